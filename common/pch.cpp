@@ -1,0 +1,1 @@
+// Anchors the shared precompiled header (common/pch.hpp) in a target of its own.

@@ -1,0 +1,46 @@
+// Test support: the one header that hides the difference between Catch2 v2 (Debian 12) and
+// Catch2 v3, plus run_within(), which fails a test that hangs instead of hanging the suite.
+#pragma once
+
+#if TUTORIAL_CATCH2_MAJOR >= 3
+#include <catch2/catch_approx.hpp>
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
+#else
+#include <catch2/catch.hpp>
+#endif
+
+#include <chrono>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include <asio/awaitable.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/use_future.hpp>
+
+#include "run.hpp"
+
+namespace tut::test {
+
+#if TUTORIAL_CATCH2_MAJOR >= 3
+using Catch::Matchers::ContainsSubstring;
+#else
+inline auto ContainsSubstring(const std::string& text) { return Catch::Matchers::Contains(text); }
+#endif
+
+/// Like tut::run(), but throws if the coroutine has not finished within `limit`, so a test
+/// whose coroutine waits forever fails in seconds with a clear message.
+template <typename T>
+T run_within(asio::awaitable<T> coroutine, std::chrono::steady_clock::duration limit =
+                                               std::chrono::seconds(10)) {
+  asio::io_context context;
+  auto result = asio::co_spawn(context, std::move(coroutine), asio::use_future);
+  context.run_for(limit);
+  if (result.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+    throw std::runtime_error("the coroutine did not finish in time (hung?)");
+  return result.get();
+}
+
+}  // namespace tut::test

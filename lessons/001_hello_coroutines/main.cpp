@@ -1,0 +1,36 @@
+// Lesson 001 demo: run a coroutine on an io_context, and watch sequential awaits add up.
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/use_awaitable.hpp>
+#include <fmt/core.h>
+
+#include "hello.hpp"
+#include "log.hpp"
+#include "run.hpp"
+
+using namespace std::chrono_literals;
+
+asio::awaitable<void> demo() {
+  tut::log("main", "started");
+
+  // Calling a coroutine function only creates it, like calling an async def without await.
+  auto pending = lesson001::say_after(100ms, "lazy");
+  tut::log("main", "created a coroutine; it has not run yet");
+  co_await std::move(pending);  // now it runs to completion
+
+  // Built before the co_await: g++ 12 miscompiles braced temporaries inside a co_await.
+  std::vector<lesson001::Greeting> greetings{{100ms, "hello"}, {200ms, "world"}};
+  auto said = co_await lesson001::say_in_sequence(std::move(greetings));
+  tut::log("main", "said {} things in {}: 0.1s + 0.1s + 0.2s, awaits in a row add up",
+           said.size() + 1, tut::seconds(tut::elapsed()));
+}
+
+int main() {
+  // asyncio.run(demo()) spelled out: make the event loop, schedule the coroutine on it, and
+  // run the loop until no work is left. tut::run(demo()) does exactly this (common/run.hpp);
+  // later lessons use it.
+  asio::io_context io_context;
+  asio::co_spawn(io_context, demo(), tut::rethrow);
+  io_context.run();
+  fmt::print("io_context.run() returned: no work left\n");
+}
