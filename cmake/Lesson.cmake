@@ -1,4 +1,5 @@
-# add_lesson(<NNN_topic> PART <basics|sync|io|advanced> TITLE "<title>" ASYNCIO "<counterpart>")
+# add_lesson(<NNN_topic> PART <basics|sync|io|advanced> TITLE "<title>" ASYNCIO "<counterpart>"
+#            [USES <NNN_other> ...])
 #
 # One line per lesson in lessons/CMakeLists.txt. For lessons/<NNN_topic>/ it creates:
 #   <NNN_topic>_core  the lesson's teaching code (every .cpp but main.cpp), compiled once
@@ -6,7 +7,8 @@
 #   test_<NNN_topic>  the Catch2 tests (tests/test_<NNN_topic>*.cpp + core)
 # and registers every TEST_CASE as its own CTest test plus one output check, all labelled
 # with the lesson number and its part, so `ctest -L 003` and `ctest -L sync` work.
-# TITLE and ASYNCIO are read by `./tutorial list` and the README table.
+# TITLE and ASYNCIO are read by `./tutorial list` and the README table. USES links the core of
+# an earlier lesson whose primitive this one builds on (008_conditions USES 006_locks).
 
 # Compiler options for the tutorial's own code (Asio and fmt are included as system headers).
 add_library(tutorial_options INTERFACE)
@@ -21,7 +23,7 @@ target_link_libraries(tutorial_pch PUBLIC tutorial_options)
 target_precompile_headers(tutorial_pch PUBLIC "${PROJECT_SOURCE_DIR}/common/pch.hpp")
 
 function(add_lesson name)
-  cmake_parse_arguments(PARSE_ARGV 1 LESSON "" "PART;TITLE;ASYNCIO" "")
+  cmake_parse_arguments(PARSE_ARGV 1 LESSON "" "PART;TITLE;ASYNCIO" "USES")
   if(NOT LESSON_PART OR NOT LESSON_TITLE OR NOT LESSON_ASYNCIO)
     message(FATAL_ERROR "add_lesson(${name}): PART, TITLE and ASYNCIO are required")
   endif()
