@@ -5,6 +5,8 @@
 # between them) matches any text on that line, e.g. `listening on 127.0.0.1:{port}` or
 # `{n} round trips/s`. Everything else must match exactly. Durations need no rule: the
 # demo logger rounds them down to 0.1 s (see common/log.hpp).
+cmake_minimum_required(VERSION 3.22)  # CMP0007: keep empty lines as list elements
+
 execute_process(COMMAND "${PROGRAM}" RESULT_VARIABLE status
                 OUTPUT_VARIABLE actual ERROR_VARIABLE errors TIMEOUT 50)
 if(NOT status EQUAL 0)

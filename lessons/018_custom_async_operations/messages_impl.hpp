@@ -1,0 +1,96 @@
+// Lesson 018: the two composed operations. They are templates (they work on any stream and
+// any completion token), so they live in a header; read messages.hpp first.
+#pragma once
+
+#include <array>
+#include <memory>
+
+#include <asio/buffer.hpp>
+
+namespace lesson018 {
+
+namespace detail {
+inline std::array<unsigned char, 4> encode_length(std::uint32_t n) {
+  return {static_cast<unsigned char>(n >> 24), static_cast<unsigned char>(n >> 16),
+          static_cast<unsigned char>(n >> 8), static_cast<unsigned char>(n)};
+}
+inline std::uint32_t decode_length(const std::array<unsigned char, 4>& b) {
+  return std::uint32_t{b[0]} << 24 | std::uint32_t{b[1]} << 16 | std::uint32_t{b[2]} << 8 | b[3];
+}
+
+// The state of one read: a small state machine that async_compose calls again each time an
+// inner operation completes. `self` carries the caller's handler, and with it the caller's
+// executor and cancellation slot: passing `std::move(self)` as the inner operation's handler
+// is what makes rules 2 and 3 hold without any code of ours.
+template <typename Stream>
+struct ReadMessage {
+  Stream& stream;
+  std::unique_ptr<std::array<unsigned char, 4>> header = std::make_unique<std::array<unsigned char, 4>>();
+  std::unique_ptr<std::string> body = std::make_unique<std::string>();
+  enum { starting, reading_header, reading_body } state = starting;
+
+  template <typename Self>
+  void operator()(Self& self, std::error_code error = {}, std::size_t = 0) {
+    switch (state) {
+      case starting:
+        state = reading_header;
+        asio::async_read(stream, asio::buffer(*header), std::move(self));
+        return;
+      case reading_header: {
+        if (error) return self.complete(error, std::string{});
+        auto size = decode_length(*header);
+        if (size > max_message_size)
+          return self.complete(make_error_code(message_error::message_too_long), std::string{});
+        body->resize(size);
+        state = reading_body;
+        asio::async_read(stream, asio::buffer(*body), std::move(self));
+        return;
+      }
+      case reading_body:
+        if (error) return self.complete(error, std::string{});
+        return self.complete(error, std::move(*body));
+    }
+  }
+};
+
+template <typename Stream>
+struct WriteMessage {
+  Stream& stream;
+  std::unique_ptr<std::string> payload;
+  std::unique_ptr<std::array<unsigned char, 4>> header;
+  bool started = false;
+
+  template <typename Self>
+  void operator()(Self& self, std::error_code error = {}, std::size_t = 0) {
+    if (!started) {
+      started = true;
+      // Header and body in one gathered write: one system call, no copy into one buffer.
+      std::array<asio::const_buffer, 2> buffers{asio::buffer(*header), asio::buffer(*payload)};
+      asio::async_write(stream, buffers, std::move(self));
+      return;
+    }
+    self.complete(error);
+  }
+};
+}  // namespace detail
+
+template <typename Stream, typename Token>
+auto async_write_message(Stream& stream, std::string payload, Token&& token) {
+  auto size = static_cast<std::uint32_t>(payload.size());
+  // The buffers live on the heap: the state object is moved from handler to handler, and a
+  // buffer inside it would move away from under the pending write.
+  detail::WriteMessage<Stream> operation{
+      stream, std::make_unique<std::string>(std::move(payload)),
+      std::make_unique<std::array<unsigned char, 4>>(detail::encode_length(size))};
+  return asio::async_compose<Token, void(std::error_code)>(std::move(operation), token, stream);
+}
+
+template <typename Stream, typename Token>
+auto async_read_message(Stream& stream, Token&& token) {
+  // The trailing `stream` tells async_compose to keep the stream's executor busy (work
+  // tracking) while the operation is pending, so run() does not return under it.
+  return asio::async_compose<Token, void(std::error_code, std::string)>(
+      detail::ReadMessage<Stream>{stream}, token, stream);
+}
+
+}  // namespace lesson018
