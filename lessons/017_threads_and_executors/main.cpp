@@ -29,6 +29,7 @@ int slow_blocking_call() {
 }
 
 asio::awaitable<void> offload(asio::thread_pool& pool) {
+  tut::reset_clock();  // the demo's time starts here, not when the program (and pool) started
   auto loop_thread = std::this_thread::get_id();
   asio::co_spawn(co_await asio::this_coro::executor, ticker(), tut::rethrow);
   tut::log("main", "to_thread(slow_blocking_call): 0.4s on a pool thread");

@@ -62,7 +62,7 @@ std::string ask_the_loop_from_a_thread(asio::io_context& loop, std::string quest
 /// Two branches joined with `&&` whose bodies append to one shared vector, run on a thread
 /// pool. The whole coroutine is spawned on a strand of the pool: without it the two branches
 /// could run on two threads at once and race on the vector (and on the operator's own state).
-/// Returns the vector: both branches' entries.
+/// Returns the vector, sorted: both branches' entries.
 std::vector<std::string> join_on_a_strand(asio::thread_pool& pool);
 
 }  // namespace lesson017

@@ -1,0 +1,68 @@
+// Lesson 019 demo: each pitfall's reproducer and its fix, side by side.
+#include <cstring>
+
+#include <fmt/core.h>
+
+#include "pitfalls.hpp"
+
+using namespace lesson019;
+
+namespace {
+const char* yes_no(bool b) { return b ? "yes" : "no"; }
+
+void usage() {
+  fmt::print(
+      "usage: 019_debugging [--dangling | --help]\n"
+      "  (no arguments)  run every pitfall's reproducer and its fix\n"
+      "  --dangling      run the dangling-reference reproducer: undefined behaviour, meant for\n"
+      "                  the asan build (./tutorial --preset asan run 19 --dangling)\n");
+}
+}  // namespace
+
+int main(int argc, char* argv[]) {
+  if (argc > 1 && std::strcmp(argv[1], "--dangling") == 0) {
+    fmt::print("counted {} words\n", spawn_word_count_with_temporary(true));
+    return 0;
+  }
+  if (argc > 1) {
+    usage();
+    return std::strcmp(argv[1], "--help") == 0 ? 0 : 2;
+  }
+
+  fmt::print("1. An exception in a detached task\n");
+  fmt::print("   asio::detached: run() returned normally, exception gone: {}\n",
+             yes_no(detached_task_loses_exception()));
+  fmt::print("   tut::rethrow:   run() threw \"{}\"\n", rethrow_reports_exception());
+
+  fmt::print("2. A blocking call on the loop (watchdog: 10 ms ticks, reports > 100 ms late)\n");
+  fmt::print("   blocking on the loop: stall reported: {}\n",
+             yes_no(worst_stall_while_blocking(false).count() > 100));
+  fmt::print("   offloaded to a pool:  stall reported: {}\n",
+             yes_no(worst_stall_while_blocking(true).count() > 100));
+
+  fmt::print("3. A reference parameter that dangles (run --dangling in the asan build)\n");
+  fmt::print("   by value: counted {} words\n", spawn_word_count_with_temporary(false));
+
+  fmt::print("4. `||` with a branch that fails at 0.1s, the other succeeding at 0.3s\n");
+  fmt::print("   `||` ended after 0.{}s; wait_for_one after 0.{}s\n",
+             race_duration(false).count() / 100, race_duration(true).count() / 100);
+
+  fmt::print("5. A channel closed with messages still in it\n");
+  fmt::print("   close(): {} of 5 received; end marker: {} of 5 received\n",
+             messages_received_after_close(5), messages_received_with_end_marker(5));
+  fmt::print("   a sender waiting on the full channel released by close(): {}; by cancel()+close(): {}\n",
+             yes_no(waiting_sender_released(false)), yes_no(waiting_sender_released(true)));
+
+  fmt::print("6. A message and a timeout in the same turn\n");
+  fmt::print("   `timeout || receive`: message survived: {}; parallel_group: {}\n",
+             yes_no(message_survives_timeout_race(false)),
+             yes_no(message_survives_timeout_race(true)));
+
+  fmt::print("7. Shutting down while a task works\n");
+  auto stopped = shut_down_during_work(false);
+  auto graceful = shut_down_during_work(true);
+  fmt::print("   io_context::stop(): saved {}, cleanup ran {}\n", yes_no(stopped.saved),
+             yes_no(stopped.cleanup_ran));
+  fmt::print("   cancel and let run() return: saved {}, cleanup ran {}\n", yes_no(graceful.saved),
+             yes_no(graceful.cleanup_ran));
+}

@@ -1,0 +1,82 @@
+// Lesson 019: debugging asynchronous code. The mistakes learners hit most, each as a
+// reproducer (named for what goes wrong) beside its fix. docs/pitfalls.md lists them all.
+//
+// asyncio has a debug mode (PYTHONASYNCIODEBUG=1) that warns about never-retrieved task
+// exceptions, never-awaited coroutines and slow callbacks. Asio has no such mode: its tools are
+// the sanitizers (the asan and tsan presets), handler tracking (ASIO_ENABLE_HANDLER_TRACKING,
+// the TUTORIAL_HANDLER_TRACKING option), and the patterns below.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <string>
+
+#include <asio/awaitable.hpp>
+
+namespace lesson019 {
+
+using std::chrono::milliseconds;
+
+// ---- 1. An exception lost in a detached task ------------------------------------------------
+/// Spawns a task that throws with asio::detached. Returns true when run() finished as if all
+/// went well: the exception vanished without a trace.
+bool detached_task_loses_exception();
+/// The fix: the same task spawned with tut::rethrow. Returns what run() rethrew.
+std::string rethrow_reports_exception();
+
+// ---- 2. A blocking call stalls the loop -----------------------------------------------------
+/// A watchdog: wakes every `period` and calls `on_stall(lateness)` when a wake-up came more
+/// than `threshold` late, which means something held the loop (asyncio's slow-callback
+/// warning). Runs until cancelled: race it with the work it watches.
+asio::awaitable<void> watch_loop_lag(milliseconds period, milliseconds threshold,
+                                     std::function<void(milliseconds)> on_stall);
+/// Runs a 300 ms blocking call under the watchdog, on the loop itself (`offload` false: the
+/// bug) or on a thread pool (`offload` true: the fix). Returns the worst stall reported.
+milliseconds worst_stall_while_blocking(bool offload);
+
+// ---- 3. A reference parameter that dangles --------------------------------------------------
+/// BUG: takes its argument by reference. Spawned with a temporary, it reads freed memory after
+/// the first suspension (ASan reports heap-use-after-free). Only `019_debugging --dangling`
+/// calls it, and only the asan build makes the failure certain.
+asio::awaitable<std::size_t> count_words_by_reference(const std::string& text);
+/// The fix: by value; the coroutine frame owns its copy.
+asio::awaitable<std::size_t> count_words(std::string text);
+/// Spawns the counter with a temporary string and runs it: by reference (UB) or by value.
+std::size_t spawn_word_count_with_temporary(bool by_reference);
+
+// ---- 4. `||` with a branch that throws ------------------------------------------------------
+/// A branch that fails after 100 ms raced against one that succeeds after 300 ms. Returns how
+/// long the race lasted: with `||` (300 ms: a failure does not end it) or with
+/// make_parallel_group + wait_for_one (100 ms: the first completion ends it).
+milliseconds race_duration(bool use_wait_for_one);
+
+// ---- 5. A channel closed too early ----------------------------------------------------------
+/// Sends `n` messages into a buffered channel, then close()s it; returns how many the
+/// receiver still gets (0: close() discards what is buffered).
+int messages_received_after_close(int n);
+/// The fix: an end-of-stream message instead of close(). Returns how many arrive (all `n`).
+int messages_received_with_end_marker(int n);
+/// A sender waits on a full channel; then close() (`cancel_first` false) or cancel() then
+/// close() (true). Returns whether the waiting send completed within 200 ms.
+bool waiting_sender_released(bool cancel_first);
+
+// ---- 6. A message lost to a timeout ---------------------------------------------------------
+/// `timeout || receive`, where the timeout and a message complete in the same turn of the
+/// loop (forced here, so it happens every time). Returns whether the message can still be
+/// found afterwards: with `||` it cannot (false); with make_parallel_group's wait_for_one,
+/// whose result carries the loser's value too, it can (true).
+bool message_survives_timeout_race(bool use_parallel_group);
+
+// ---- 7. io_context::stop() abandons work ----------------------------------------------------
+struct ShutdownOutcome {
+  bool saved = false;            // the task's final step after its last co_await
+  bool cleanup_ran = false;      // its catch block
+};
+/// A task saves after 200 ms; at 100 ms the program shuts down, either with
+/// io_context::stop() (`graceful` false: run() returns at once, the task is frozen mid-way and
+/// later destroyed without its catch block running) or by cancelling the task and letting run()
+/// return by itself once it has cleaned up (`graceful` true).
+ShutdownOutcome shut_down_during_work(bool graceful);
+
+}  // namespace lesson019

@@ -1,0 +1,77 @@
+#include "pitfalls.hpp"
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <sys/wait.h>
+
+#include "test_support.hpp"
+
+using namespace lesson019;
+using namespace std::chrono_literals;
+
+TEST_CASE("pitfall 1: detached swallows a task's exception; rethrow reports it") {
+  CHECK(detached_task_loses_exception());
+  CHECK(rethrow_reports_exception() == "reported");
+}
+
+TEST_CASE("pitfall 2: the watchdog reports a blocking call on the loop, not an offloaded one") {
+  CHECK(worst_stall_while_blocking(false) > 100ms);
+  // Offloaded, the loop stays responsive; 100 ms of lag would need a badly overloaded machine.
+  CHECK(worst_stall_while_blocking(true) < 100ms);
+}
+
+TEST_CASE("pitfall 3: by value, a coroutine owns its argument") {
+  CHECK(spawn_word_count_with_temporary(false) == 11);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+TEST_CASE("pitfall 3: ASan catches the dangling reference parameter") {
+  // Run the lesson program's reproducer in a child process: it must die with an ASan report.
+  auto program = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "019_debugging";
+  std::string command = program.string() + " --dangling 2>&1";
+  FILE* child = popen(command.c_str(), "r");
+  REQUIRE(child != nullptr);
+  std::string output;
+  std::array<char, 4096> chunk{};
+  while (auto n = std::fread(chunk.data(), 1, chunk.size(), child)) output.append(chunk.data(), n);
+  int status = pclose(child);
+  CHECK_FALSE((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  CHECK_THAT(output, tut::test::ContainsSubstring("AddressSanitizer"));
+  CHECK_THAT(output, tut::test::ContainsSubstring("count_words_by_reference"));
+}
+#endif
+
+TEST_CASE("pitfall 4: `||` waits for the success; wait_for_one ends at the first completion") {
+  CHECK(race_duration(false) >= 300ms);
+  auto first_completion = race_duration(true);
+  CHECK(first_completion >= 100ms);
+  CHECK(first_completion < 300ms);
+}
+
+TEST_CASE("pitfall 5: close() drops buffered messages; an end marker delivers them all") {
+  CHECK(messages_received_after_close(5) == 0);
+  CHECK(messages_received_with_end_marker(5) == 5);
+  CHECK(messages_received_with_end_marker(0) == 0);
+}
+
+TEST_CASE("pitfall 5: close() leaves a waiting sender stuck; cancel() first releases it") {
+  CHECK_FALSE(waiting_sender_released(false));
+  CHECK(waiting_sender_released(true));
+}
+
+TEST_CASE("pitfall 6: `||` loses a message that lands with the timeout; parallel_group keeps it") {
+  for (int i = 0; i < 20; ++i) {
+    CHECK_FALSE(message_survives_timeout_race(false));
+    CHECK(message_survives_timeout_race(true));
+  }
+}
+
+TEST_CASE("pitfall 7: stop() abandons a task mid-way; cancelling lets it clean up") {
+  auto stopped = shut_down_during_work(false);
+  CHECK_FALSE(stopped.saved);
+  CHECK_FALSE(stopped.cleanup_ran);
+  auto graceful = shut_down_during_work(true);
+  CHECK(graceful.saved);
+  CHECK(graceful.cleanup_ran);
+}
