@@ -1,0 +1,22 @@
+// Lesson 010 demo: a fast producer, two slower workers and a queue of 2 between them.
+// Watch the producer stop at "queue full" and resume only when a worker takes a job.
+#include <fmt/core.h>
+#include <fmt/ranges.h>
+
+#include "log.hpp"
+#include "pipeline.hpp"
+#include "run.hpp"
+
+using namespace std::chrono_literals;
+
+asio::awaitable<void> demo() {
+  std::vector<lesson010::Worker> workers{{"worker-a", 200ms}, {"worker-b", 500ms}};
+  tut::log("main", "Queue maxsize=2; worker-a needs 0.2s a job, worker-b 0.5s");
+  auto report = co_await lesson010::run_pipeline(2, 6, std::move(workers));
+  tut::log("main", "worker-a did {}", fmt::join(report.done[0], " "));
+  tut::log("main", "worker-b did {}", fmt::join(report.done[1], " "));
+  tut::log("main", "the producer waited {} times; never more than {} jobs queued",
+           report.blocked_puts, report.most_queued);
+}
+
+int main() { tut::run(demo()); }

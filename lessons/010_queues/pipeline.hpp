@@ -1,0 +1,36 @@
+// Lesson 010: the demo workload: one producer, a few workers, a small queue between them.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+
+namespace lesson010 {
+
+using std::chrono::milliseconds;
+
+/// One worker: its name and how long each job takes it.
+struct Worker {
+  std::string name;
+  milliseconds cost;
+};
+
+/// What the pipeline did, for the demo's summary and the tests.
+struct PipelineReport {
+  std::vector<std::vector<std::string>> done;  // per worker, the jobs it finished, in order
+  int blocked_puts = 0;                        // puts that found the queue full and waited
+  std::size_t most_queued = 0;                 // the largest queue size the producer saw
+};
+
+/// The asyncio docs' worker-pool example with back-pressure: a producer puts `jobs` jobs
+/// ("job-1", ...) into a Queue of `maxsize` as fast as it may, the workers take them and
+/// sleep their cost for each. When the queue is full the producer's put() waits for a
+/// worker to take a job. Then the producer join()s (every job done) and shuts the queue down,
+/// which ends the idle workers: their get() throws QueueShutDown.
+asio::awaitable<PipelineReport> run_pipeline(std::size_t maxsize, int jobs,
+                                             std::vector<Worker> workers);
+
+}  // namespace lesson010
