@@ -5,7 +5,8 @@
 //
 // Times are rounded down to 0.1 s. Lessons sleep in multiples of 100 ms, and a timer never
 // fires early but may fire a few milliseconds late, so rounding down shows the scheduled time
-// and the output is the same on every run: that is what lets the output checks compare it.
+// and the output is the same on every run: that is what lets the output checks compare it
+// (cmake/CheckOutput.cmake also accepts a stamp one tick late, for heavily loaded machines).
 #pragma once
 
 #include <chrono>

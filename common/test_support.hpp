@@ -38,7 +38,10 @@ T run_within(asio::awaitable<T> coroutine, std::chrono::steady_clock::duration l
   asio::io_context context;
   auto result = asio::co_spawn(context, std::move(coroutine), asio::use_future);
   context.run_for(limit);
-  if (result.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+  // run_for() returning with work left means the limit passed. Otherwise the coroutine is
+  // done, but use_future may still be setting the value on another thread: wait briefly.
+  if (!context.stopped() ||
+      result.wait_for(std::chrono::seconds(5)) != std::future_status::ready)
     throw std::runtime_error("the coroutine did not finish in time (hung?)");
   return result.get();
 }
