@@ -1,0 +1,161 @@
+// Lesson 012: streams. A real TCP line-echo server and its client, the C++ spelling of
+//
+//     async def handle(reader, writer):
+//         while line := await reader.readline():
+//             writer.write(line); await writer.drain()
+//         writer.close(); await writer.wait_closed()
+//     server = await asyncio.start_server(handle, "127.0.0.1", 0)
+//     async with server: await server.serve_forever()
+//
+// and of `reader, writer = await asyncio.open_connection(host, port)` on the client side.
+//
+// Where Asio differs from asyncio:
+// - There is no StreamReader/StreamWriter pair: a tcp::socket is both, and the buffer that
+//   StreamReader keeps inside is yours (a std::string read with asio::async_read_until).
+// - asio::dynamic_buffer(s, max) is StreamReader's `limit`: a line longer than `max` fails
+//   with asio::error::not_found where asyncio raises LimitOverrunError (ValueError from
+//   readline()). Either way memory stays bounded.
+// - asyncio's writer.write() buffers without limit until drain(); asio::async_write
+//   completes only when the kernel has taken every byte, so every write is also a drain().
+// - End of stream is asio::error::eof, where readline() returns b"" and readexactly()
+//   raises IncompleteReadError. StreamReader's other reads: read(n) is
+//   socket.async_read_some(asio::buffer(buf)), readexactly(n) is
+//   asio::async_read(socket, asio::buffer(buf, n)), readuntil(sep) is async_read_until with
+//   a string delimiter.
+// - Shutting down is yours to write: Server.close() stops accepting, but the sessions, the
+//   idle timeouts and the drain deadline (asyncio 3.13's close_clients()/abort_clients())
+//   are the few lines of EchoServer::stop() below.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+
+namespace lesson012 {
+
+using asio::ip::tcp;
+using std::chrono::milliseconds;
+
+/// The server's limits: StreamReader's `limit`, an idle timeout, and a drain deadline.
+struct ServerOptions {
+  /// Longest accepted line, '\n' included. A longer one gets an error line and is closed.
+  std::size_t max_line = 64 * 1024;
+  /// A client that sends nothing for this long is told so and closed.
+  milliseconds idle_timeout = std::chrono::seconds(60);
+  /// On stop(): how long echoes already under way may take before their sockets are closed.
+  milliseconds shutdown_grace = std::chrono::seconds(2);
+  /// Log every echoed line (the demo does; a benchmark must not).
+  bool log_lines = false;
+};
+
+/// What the server has done so far (read on the io_context's thread).
+struct ServerStats {
+  std::uint64_t accepted = 0;      ///< connections accepted
+  std::uint64_t active = 0;        ///< sessions still running
+  std::uint64_t lines_echoed = 0;  ///< complete lines written back
+  std::uint64_t too_long = 0;      ///< sessions closed for an over-long line
+  std::uint64_t idle_closed = 0;   ///< sessions closed by the idle timeout
+  std::uint64_t errors = 0;        ///< sessions ended by a socket error (reset, ...)
+};
+
+/// A TCP line-echo server: asyncio.start_server(handle, host, port) with its handler.
+/// Construct it on an executor (it binds and listens at once, like start_server), then
+/// co_await serve(). The object must outlive serve(); everything runs on one executor.
+class EchoServer {
+ public:
+  EchoServer(asio::any_io_executor executor, const tcp::endpoint& endpoint,
+             ServerOptions options = {});
+  EchoServer(const EchoServer&) = delete;
+  EchoServer& operator=(const EchoServer&) = delete;
+
+  /// The port it listens on (useful after binding port 0).
+  unsigned short port() const;
+
+  /// serve_forever(): accepts connections and runs one session coroutine per client until
+  /// stop(); then returns once every session has ended. One session's error never ends
+  /// another session or the server.
+  asio::awaitable<void> serve();
+
+  /// Graceful shutdown, Server.close() + wait_closed() with a deadline: stop accepting,
+  /// close idle sessions at once (they are told "bye: server shutting down"), let echoes
+  /// already under way finish, and close whatever is left after options.shutdown_grace.
+  /// May be called more than once, and from another thread as long as the server object
+  /// outlives the call's effect (it runs on the server's executor). serve() returns when done.
+  void stop();
+
+  /// Calls stop() on the first SIGINT or SIGTERM, like loop.add_signal_handler(). Returns
+  /// when a signal arrived or, without one, once the server has stopped for another reason.
+  asio::awaitable<void> stop_on_signals();
+
+  const ServerStats& stats() const { return stats_; }
+
+ private:
+  struct Session;  // one connection: its socket, its buffer, why it is closing
+  asio::awaitable<void> run_session(std::shared_ptr<Session> session);
+  asio::awaitable<void> idle_watchdog(std::shared_ptr<Session> session);
+  asio::awaitable<void> drain_then_close_all();
+  void do_stop();
+
+  asio::any_io_executor executor_;
+  tcp::acceptor acceptor_;
+  ServerOptions options_;
+  ServerStats stats_;
+  std::list<std::shared_ptr<Session>> sessions_;  // the live ones, for stop()
+  asio::steady_timer all_closed_;  // "event": cancelled when the last session ends
+  asio::signal_set* signals_ = nullptr;  // stop_on_signals()'s, while it waits
+  bool stopping_ = false;
+  std::uint64_t next_id_ = 1;
+};
+
+/// The client side: asyncio.open_connection()'s (reader, writer) in one object.
+class LineClient {
+ public:
+  /// open_connection(host, port): resolve, then try each address until one connects.
+  /// Throws std::system_error "cannot connect to HOST:PORT: <reason>" on failure.
+  static asio::awaitable<LineClient> connect(std::string host, std::string port);
+  explicit LineClient(tcp::socket socket) : socket_(std::move(socket)) {}
+
+  /// writer.write(data) + await writer.drain(): one async_write of all of `data`.
+  asio::awaitable<void> write(std::string data);
+  /// reader.readline(): the next line with its '\n'; at end of stream, the partial last
+  /// line if any, else std::nullopt (asyncio returns b""). Throws on a connection error,
+  /// e.g. "Connection reset by peer".
+  asio::awaitable<std::optional<std::string>> read_line();
+  /// writer.write_eof(): shutdown(send). The server sees end of stream, we can still read.
+  void write_eof();
+  /// writer.close(): closes the socket (a pending operation fails with operation_aborted).
+  void close();
+
+  tcp::socket& socket() { return socket_; }
+
+ private:
+  tcp::socket socket_;
+  std::string buffer_;  // bytes read past the last line returned (StreamReader's buffer)
+};
+
+/// One client conversation: connect, send each line and read its echo, half-close, then
+/// read until the server closes. Returns what the server sent back, line by line (echoes
+/// and any message such as an error line). Throws if the server goes away mid-conversation.
+asio::awaitable<std::vector<std::string>> echo_conversation(std::string host, std::string port,
+                                                            std::vector<std::string> lines);
+
+/// The `--connect` mode: lines read from `input_fd` (stdin) go to the server, and every line
+/// the server sends is passed to `print`. At end of input it half-closes and ends when the
+/// server has closed too; it also ends when the server goes away. Returns 0, or 1 if the
+/// connection failed or was lost (the reason is printed on stderr).
+asio::awaitable<int> interactive_client(std::string host, std::string port, int input_fd,
+                                        std::function<void(std::string_view)> print);
+
+}  // namespace lesson012

@@ -1,0 +1,531 @@
+// Lesson 012 tests: the echo server and client on real sockets (127.0.0.1, port 0).
+#include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/read.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/use_future.hpp>
+#include <asio/write.hpp>
+
+#include "compat.hpp"
+#include "log.hpp"
+#include "streams.hpp"
+#include "test_support.hpp"
+
+using namespace std::chrono_literals;
+using lesson012::echo_conversation;
+using lesson012::EchoServer;
+using lesson012::LineClient;
+using lesson012::ServerOptions;
+using lesson012::tcp;
+using tut::test::ContainsSubstring;
+
+namespace {
+
+using Body = std::function<asio::awaitable<void>(EchoServer*, std::string)>;
+
+asio::awaitable<void> sleep_for(std::chrono::milliseconds delay) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+  co_await timer.async_wait(asio::use_awaitable);
+}
+
+asio::awaitable<void> body_then_stop(EchoServer* server, std::string port, Body body) {
+  try {
+    co_await body(server, port);
+  } catch (...) {
+    server->stop();
+    throw;
+  }
+  server->stop();
+}
+
+/// Runs `body` next to a fresh server on 127.0.0.1:0, then stops the server and waits for
+/// serve() to return. Returns the server's final statistics.
+asio::awaitable<lesson012::ServerStats> with_server(ServerOptions options, Body body) {
+  auto executor = co_await asio::this_coro::executor;
+  EchoServer server(executor, tcp::endpoint(asio::ip::address_v4::loopback(), 0), options);
+  auto port = std::to_string(server.port());
+  using namespace asio::experimental::awaitable_operators;
+  auto serving = server.serve();
+  auto testing = body_then_stop(&server, port, std::move(body));
+  co_await (std::move(serving) && std::move(testing));
+  co_return server.stats();
+}
+
+/// Runs a coroutine on its own io_context and checks that run() RETURNED BY ITSELF (no work
+/// left: no forgotten timer, socket or coroutine) before `limit`.
+template <typename T>
+T run_to_completion(asio::awaitable<T> coroutine, std::chrono::seconds limit = 20s) {
+  asio::io_context context;
+  auto result = asio::co_spawn(context, std::move(coroutine), asio::use_future);
+  context.run_for(limit);
+  REQUIRE(context.stopped());  // out of work, not out of time
+  return result.get();
+}
+
+std::string line_of(std::size_t size, char fill) { return std::string(size - 1, fill) + "\n"; }
+
+int open_fds() {
+  int count = 0;
+  DIR* dir = ::opendir("/proc/self/fd");
+  REQUIRE(dir != nullptr);
+  while (auto* entry = ::readdir(dir))
+    if (entry->d_name[0] != '.') ++count;
+  ::closedir(dir);
+  return count - 1;  // the directory stream's own descriptor
+}
+
+ServerOptions small_options() {
+  ServerOptions options;
+  options.max_line = 64;
+  options.idle_timeout = 10s;
+  options.shutdown_grace = 2s;
+  return options;
+}
+
+}  // namespace
+
+TEST_CASE("50 concurrent clients x 20 lines each get exactly their own lines back") {
+  auto stats = run_to_completion(with_server(ServerOptions{}, [](EchoServer* server,
+                                                               std::string port)
+                                                                -> asio::awaitable<void> {
+    auto executor = co_await asio::this_coro::executor;
+    std::vector<std::future<std::vector<std::string>>> results;
+    std::vector<std::vector<std::string>> sent;
+    for (int c = 0; c < 50; ++c) {
+      std::vector<std::string> lines;
+      for (int i = 0; i < 20; ++i) lines.push_back(fmt::format("client {} line {}", c, i));
+      sent.push_back(lines);
+      results.push_back(asio::co_spawn(executor, echo_conversation("127.0.0.1", port, lines),
+                                       asio::use_future));
+    }
+    // The futures are ready once every conversation has ended; poll without blocking.
+    for (auto& result : results)
+      while (result.wait_for(0s) != std::future_status::ready) co_await sleep_for(5ms);
+    for (std::size_t c = 0; c < results.size(); ++c) CHECK(results[c].get() == sent[c]);
+    CHECK(server->stats().active == 0);
+  }));
+  CHECK(stats.accepted == 50);
+  CHECK(stats.lines_echoed == 1000);
+  CHECK(stats.errors == 0);
+}
+
+TEST_CASE("several lines sent in one write come back as the same lines") {
+  auto stats = run_to_completion(with_server(small_options(), [](EchoServer*, std::string port)
+                                                                  -> asio::awaitable<void> {
+    auto client = co_await LineClient::connect("127.0.0.1", port);
+    co_await client.write("a\nbb\nccc\n");
+    {
+      auto got = co_await client.read_line();
+      CHECK(got == "a\n");
+    }
+    {
+      auto got = co_await client.read_line();
+      CHECK(got == "bb\n");
+    }
+    {
+      auto got = co_await client.read_line();
+      CHECK(got == "ccc\n");
+    }
+    co_await client.write("no newline at the end");
+    client.write_eof();  // readline() semantics: the partial last line is still echoed
+    {
+      auto got = co_await client.read_line();
+      CHECK(got == "no newline at the end");
+    }
+    {
+      auto got = co_await client.read_line();
+      CHECK(got == std::nullopt);
+    }
+  }));
+  CHECK(stats.lines_echoed == 4);
+}
+
+TEST_CASE("an over-long line gets an error line, then the connection is closed") {
+  auto stats = run_to_completion(with_server(small_options(), [](EchoServer*, std::string port)
+                                                                  -> asio::awaitable<void> {
+    // Exactly max_line bytes, '\n' included, is still fine.
+    auto fits = co_await LineClient::connect("127.0.0.1", port);
+    co_await fits.write(line_of(64, 'a'));
+    {
+      auto got = co_await fits.read_line();
+      CHECK(got == line_of(64, 'a'));
+    }
+
+    auto client = co_await LineClient::connect("127.0.0.1", port);
+    co_await client.write(line_of(65, 'b'));
+    {
+      auto got = co_await client.read_line();
+      CHECK(got == "error: line too long (max 64 bytes)\n");
+    }
+    // Then the end: EOF, or a reset because the server closed with our bytes unread.
+    std::optional<std::string> after;
+    try {
+      after = co_await client.read_line();
+    } catch (const std::system_error& e) {
+      CHECK(e.code() == asio::error::connection_reset);
+    }
+    CHECK(after == std::nullopt);
+
+    // The other session and the server are unaffected.
+    co_await fits.write("still fine\n");
+    {
+      auto got = co_await fits.read_line();
+      CHECK(got == "still fine\n");
+    }
+  }));
+  CHECK(stats.too_long == 1);
+  CHECK(stats.lines_echoed == 2);
+}
+
+TEST_CASE("a client that disconnects mid-line or resets ends only its own session") {
+  auto stats = run_to_completion(with_server(small_options(), [](EchoServer* server,
+                                                                 std::string port)
+                                                                  -> asio::awaitable<void> {
+    auto steady = co_await LineClient::connect("127.0.0.1", port);
+    co_await steady.write("before\n");
+    {
+      auto got = co_await steady.read_line();
+      CHECK(got == "before\n");
+    }
+
+    auto leaver = co_await LineClient::connect("127.0.0.1", port);
+    co_await leaver.write("half a li");
+    leaver.close();  // gone in the middle of a line
+
+    auto resetter = co_await LineClient::connect("127.0.0.1", port);
+    co_await resetter.write("hello\n");
+    {
+      auto got = co_await resetter.read_line();
+      CHECK(got == "hello\n");
+    }
+    co_await resetter.write("and then");
+    // SO_LINGER 0 + close: the kernel sends RST instead of FIN.
+    resetter.socket().set_option(asio::socket_base::linger(true, 0));
+    resetter.close();
+
+    while (server->stats().active > 1) co_await sleep_for(5ms);
+    co_await steady.write("after\n");
+    {
+      auto got = co_await steady.read_line();
+      CHECK(got == "after\n");
+    }
+    CHECK(server->stats().errors == 1);  // the reset; the leaver's EOF is not an error
+  }));
+  CHECK(stats.accepted == 3);
+}
+
+TEST_CASE("a client idle for longer than idle_timeout is told so and closed") {
+  auto options = small_options();
+  options.idle_timeout = 300ms;
+  auto stats = run_to_completion(with_server(options, [](EchoServer*, std::string port)
+                                                          -> asio::awaitable<void> {
+    // A client that keeps talking (every 50 ms) is never idle, even for 4 x 50 ms.
+    auto talker = co_await LineClient::connect("127.0.0.1", port);
+    auto idler = co_await LineClient::connect("127.0.0.1", port);
+    auto start = tut::clock::now();
+    for (int i = 0; i < 4; ++i) {
+      co_await sleep_for(50ms);
+      co_await talker.write("ping\n");
+      {
+        auto got = co_await talker.read_line();
+        CHECK(got == "ping\n");
+      }
+    }
+    {
+      auto got = co_await idler.read_line();
+      CHECK(got == "bye: idle for 0.3s\n");
+    }
+    {
+      auto got = co_await idler.read_line();
+      CHECK(got == std::nullopt);
+    }
+    CHECK(tut::clock::now() - start >= 300ms);
+  }));
+  CHECK(stats.idle_closed >= 1);
+  CHECK(stats.lines_echoed == 4);
+}
+
+TEST_CASE("stop(): idle clients are told, an echo under way completes, run() returns") {
+  auto options = small_options();
+  options.max_line = 16 << 20;
+  options.shutdown_grace = 15s;  // far longer than the test: it must not be what ends it
+  auto stats = run_to_completion(with_server(options, [](EchoServer* server, std::string port)
+                                                          -> asio::awaitable<void> {
+    auto idle = co_await LineClient::connect("127.0.0.1", port);
+    // 6 MiB: more than the kernel buffers on both sides can hold (tcp_wmem's maximum is
+    // 4 MiB), so the server is still inside its async_write when we call stop().
+    auto busy = co_await LineClient::connect("127.0.0.1", port);
+    auto big = line_of(6 << 20, 'z');
+    co_await busy.write(big);
+    // The first byte back proves the server is writing the echo.
+    std::string first(1, '\0');
+    co_await asio::async_read(busy.socket(), asio::buffer(first), asio::use_awaitable);
+    server->stop();
+    {
+      auto got = co_await idle.read_line();
+      CHECK(got == "bye: server shutting down\n");
+    }
+    {
+      auto got = co_await idle.read_line();
+      CHECK(got == std::nullopt);
+    }
+    auto rest = co_await busy.read_line();
+    CHECK((rest && first + *rest == big));  // the whole echo, not cut by stop(), and then:
+    {
+      auto got = co_await busy.read_line();
+      CHECK(got == "bye: server shutting down\n");
+    }
+    {
+      auto got = co_await busy.read_line();
+      CHECK(got == std::nullopt);
+    }
+    // New connections are refused.
+    std::string refused;
+    try {
+      co_await LineClient::connect("127.0.0.1", port);
+    } catch (const std::system_error& e) {
+      refused = e.what();
+    }
+    CHECK_THAT(refused, ContainsSubstring("cannot connect to 127.0.0.1:"));
+  }));
+  CHECK(stats.lines_echoed == 1);
+}
+
+TEST_CASE("stop(): a client that never reads is closed when the grace period ends") {
+  auto options = small_options();
+  options.max_line = 16 << 20;
+  options.shutdown_grace = 300ms;
+  auto stats = run_to_completion(with_server(options, [](EchoServer* server, std::string)
+                                                          -> asio::awaitable<void> {
+    auto executor = co_await asio::this_coro::executor;
+    tcp::socket socket(executor);
+    socket.open(tcp::v4());
+    socket.set_option(asio::socket_base::receive_buffer_size(8192));
+    co_await socket.async_connect(
+        tcp::endpoint(asio::ip::address_v4::loopback(), server->port()), asio::use_awaitable);
+    LineClient stuck(std::move(socket));
+    co_await stuck.write(line_of(6 << 20, 's'));  // more than the kernel buffers can hold
+    std::string first(1, '\0');
+    co_await asio::async_read(stuck.socket(), asio::buffer(first), asio::use_awaitable);
+    auto stopped = tut::clock::now();
+    server->stop();  // and we never read again: only the grace period can end this
+    while (server->stats().active > 0) co_await sleep_for(10ms);  // `stuck` stays open
+    CHECK(tut::clock::now() - stopped >= 300ms);
+  }));
+  CHECK(stats.active == 0);
+  CHECK(stats.lines_echoed == 0);  // that echo never completed
+}
+
+TEST_CASE("SIGTERM stops the server through stop_on_signals()") {
+  auto stats = run_to_completion([]() -> asio::awaitable<lesson012::ServerStats> {
+    auto executor = co_await asio::this_coro::executor;
+    EchoServer server(executor, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+    auto port = std::to_string(server.port());
+    auto client = co_await LineClient::connect("127.0.0.1", port);
+    using namespace asio::experimental::awaitable_operators;
+    auto serving = server.serve() && server.stop_on_signals();
+    auto signalling = [](std::string p) -> asio::awaitable<void> {
+      auto c = co_await LineClient::connect("127.0.0.1", p);
+      co_await c.write("x\n");
+      {
+        auto got = co_await c.read_line();
+        CHECK(got == "x\n");
+      }
+      ::kill(::getpid(), SIGTERM);
+      {
+        auto got = co_await c.read_line();
+        CHECK(got == "bye: server shutting down\n");
+      }
+    }(port);
+    co_await (std::move(serving) && std::move(signalling));
+    {
+      auto got = co_await client.read_line();
+      CHECK(got == "bye: server shutting down\n");
+    }
+    co_return server.stats();
+  }());
+  CHECK(stats.accepted == 2);
+}
+
+TEST_CASE("500 connections at once") {
+  // Client and server ends live in this process: ~1000 descriptors.
+  rlimit limit{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &limit) == 0);
+  if (limit.rlim_cur < 2048 && limit.rlim_max >= 2048) {
+    limit.rlim_cur = 2048;
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &limit) == 0);
+  }
+  REQUIRE((limit.rlim_cur >= 2048 || limit.rlim_max >= 2048));
+  auto stats = run_to_completion(with_server(small_options(), [](EchoServer* server,
+                                                                 std::string port)
+                                                                  -> asio::awaitable<void> {
+    std::vector<LineClient> clients;
+    for (int i = 0; i < 500; ++i) {
+      auto client = co_await LineClient::connect("127.0.0.1", port);
+      clients.push_back(std::move(client));
+    }
+    for (int i = 0; i < 500; ++i) co_await clients[i].write(fmt::format("{}\n", i));
+    for (int i = 0; i < 500; ++i) {
+      auto got = co_await clients[i].read_line();
+      CHECK(got == fmt::format("{}\n", i));
+    }
+    CHECK(server->stats().active == 500);
+  }));
+  CHECK(stats.accepted == 500);
+  CHECK(stats.lines_echoed == 500);
+}
+
+TEST_CASE("16 KiB and 256 KiB lines are echoed whole and without a delayed-ACK stall") {
+  auto options = small_options();
+  options.max_line = 1 << 20;
+  run_to_completion(with_server(options, [](EchoServer*, std::string port)
+                                              -> asio::awaitable<void> {
+    auto client = co_await LineClient::connect("127.0.0.1", port);
+    auto large = line_of(256 << 10, 'L');
+    for (int i = 0; i < 5; ++i) {
+      co_await client.write(large);
+      {
+        auto got = co_await client.read_line();
+        CHECK(got == large);
+      }
+    }
+    // 100 round trips: a stall of ~40 ms each (Nagle + delayed ACK) would need 4 s.
+    auto line = line_of(16 << 10, 'm');
+    auto start = tut::clock::now();
+    for (int i = 0; i < 100; ++i) {
+      co_await client.write(line);
+      auto echo = co_await client.read_line();
+      REQUIRE(echo == line);
+    }
+    CHECK(tut::clock::now() - start < 2s);
+  }));
+}
+
+TEST_CASE("no file descriptor is left open after a server and its clients are gone") {
+  auto before = open_fds();
+  run_to_completion(with_server(small_options(), [](EchoServer* server, std::string port)
+                                                      -> asio::awaitable<void> {
+    auto good = co_await LineClient::connect("127.0.0.1", port);
+    co_await good.write("one\n");
+    {
+      auto got = co_await good.read_line();
+      CHECK(got == "one\n");
+    }
+    auto bad = co_await LineClient::connect("127.0.0.1", port);
+    co_await bad.write(line_of(100, 'b'));
+    {
+      auto got = co_await bad.read_line();
+      CHECK(got == "error: line too long (max 64 bytes)\n");
+    }
+    auto reset = co_await LineClient::connect("127.0.0.1", port);
+    reset.socket().set_option(asio::socket_base::linger(true, 0));
+    reset.close();
+    auto idle = co_await LineClient::connect("127.0.0.1", port);  // still open at stop()
+    while (server->stats().accepted < 4) co_await sleep_for(5ms);
+  }));
+  CHECK(open_fds() == before);
+}
+
+TEST_CASE("the client reports a refused connection and a server that goes away") {
+  run_to_completion([]() -> asio::awaitable<void> {
+    auto executor = co_await asio::this_coro::executor;
+    // A port where nobody listens: bind one, note it, close it.
+    std::string free_port;
+    {
+      tcp::acceptor probe(executor, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+      free_port = std::to_string(probe.local_endpoint().port());
+    }
+    std::string refused;
+    try {
+      co_await LineClient::connect("127.0.0.1", free_port);
+    } catch (const std::system_error& e) {
+      refused = e.what();
+    }
+    CHECK_THAT(refused, ContainsSubstring("cannot connect to 127.0.0.1:" + free_port));
+    CHECK_THAT(refused, ContainsSubstring("refused"));
+
+    // A name goes through the resolver; "localhost" may give ::1 first, where nobody
+    // listens: async_connect() then tries the next address.
+    {
+      tcp::acceptor named(executor, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+      auto named_port = std::to_string(named.local_endpoint().port());
+      auto client = co_await LineClient::connect("localhost", named_port);
+      CHECK(client.socket().remote_endpoint().port() == named.local_endpoint().port());
+    }
+
+    // A "server" that reads one line and hangs up without answering.
+    tcp::acceptor rude(executor, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+    auto port = std::to_string(rude.local_endpoint().port());
+    auto hang_up = [](tcp::acceptor* acceptor) -> asio::awaitable<void> {
+      auto socket = co_await acceptor->async_accept(asio::use_awaitable);
+      std::string got;
+      co_await asio::async_read_until(socket, asio::dynamic_buffer(got), '\n', asio::use_awaitable);
+    }(&rude);
+    std::vector<std::string> lines{"first", "second", "third"};
+    auto talking = echo_conversation("127.0.0.1", port, lines);
+    using namespace asio::experimental::awaitable_operators;
+    auto both = std::move(hang_up) && std::move(talking);
+    std::string failure;
+    try {
+      co_await std::move(both);
+    } catch (const std::runtime_error& e) {
+      failure = e.what();
+    }
+    CHECK_THAT(failure, ContainsSubstring("closed the connection after echoing 0 of 3 lines"));
+  }());
+}
+
+TEST_CASE("the interactive client sends input lines and prints the replies") {
+  run_to_completion(with_server(small_options(), [](EchoServer*, std::string port)
+                                                      -> asio::awaitable<void> {
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    std::string input = "hello\nworld\nlast";
+    REQUIRE(::write(fds[1], input.data(), input.size()) == static_cast<ssize_t>(input.size()));
+    ::close(fds[1]);  // end of input after "last"
+    std::string printed;
+    auto print = [&printed](std::string_view line) { printed += line; };
+    auto code = co_await lesson012::interactive_client("127.0.0.1", port, fds[0], print);
+    ::close(fds[0]);
+    CHECK(code == 0);
+    CHECK(printed == "hello\nworld\nlast");
+  }));
+}
+
+TEST_CASE("the interactive client ends when the server goes away, even with stdin open") {
+  run_to_completion([]() -> asio::awaitable<void> {
+    auto executor = co_await asio::this_coro::executor;
+    tcp::acceptor rude(executor, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+    auto port = std::to_string(rude.local_endpoint().port());
+    auto hang_up = [](tcp::acceptor* acceptor) -> asio::awaitable<void> {
+      auto socket = co_await acceptor->async_accept(asio::use_awaitable);
+      co_await asio::async_write(socket, asio::buffer(std::string_view("goodbye\n")),
+                                 asio::use_awaitable);
+    }(&rude);  // the socket closes when this coroutine ends
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);  // nothing is ever written, and the write end stays open
+    std::string printed;
+    auto print = [&printed](std::string_view line) { printed += line; };
+    auto client = lesson012::interactive_client("127.0.0.1", port, fds[0], print);
+    using namespace asio::experimental::awaitable_operators;
+    auto both = std::move(hang_up) && std::move(client);
+    int code = co_await std::move(both);  // void && int: the int
+    ::close(fds[0]);
+    ::close(fds[1]);
+    CHECK(code == 0);
+    CHECK(printed == "goodbye\n");
+  }());
+}
