@@ -1,0 +1,141 @@
+// Lesson 013: subprocesses. The core the demo and the tests call.
+//
+// asyncio counterpart: asyncio.create_subprocess_exec / create_subprocess_shell and the
+// Process object (wait, communicate, send_signal, terminate, kill, returncode).
+//
+// Where C++ differs from asyncio, and why:
+// - Spawning is synchronous: Process::exec() returns once the program runs (posix_spawn
+//   reports a failed exec itself), so there is nothing to await. asyncio's
+//   create_subprocess_exec is a coroutine only because it sets up transports.
+// - All three standard streams are always pipes (asyncio's stdin=PIPE, stdout=PIPE,
+//   stderr=PIPE); the child inherits no other descriptor (Python's close_fds=True).
+// - Linux only: the exit is watched through a pidfd (Linux >= 5.3), see subprocess.cpp.
+// - Destroying a Process whose child still runs kills it (SIGKILL) and reaps it at once, so
+//   no zombie is ever left behind; asyncio also kills it when the transport is closed.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/posix/stream_descriptor.hpp>
+#include <asio/readable_pipe.hpp>
+#include <asio/writable_pipe.hpp>
+
+#include "log.hpp"
+
+namespace lesson013 {
+
+using std::chrono::milliseconds;
+
+/// asyncio's returncode as words: "exit code 3" for 3, "killed by signal 15 (SIGTERM)" for -15.
+std::string describe(int returncode);
+
+/// What communicate() collects: everything the child wrote, and how it ended.
+struct Output {
+  std::string out;
+  std::string err;
+  int returncode = 0;
+};
+
+/// One running child with its three standard streams connected to pipes.
+/// Not copyable or movable: its coroutines refer to it while they run.
+class Process {
+ public:
+  /// asyncio.create_subprocess_exec(*argv, stdin=PIPE, stdout=PIPE, stderr=PIPE).
+  /// argv[0] is searched in PATH. Throws std::system_error if the program cannot be run
+  /// ("cannot run 'nope': No such file or directory", code ENOENT; EACCES if not executable).
+  static Process exec(asio::any_io_executor executor, std::vector<std::string> argv);
+  /// asyncio.create_subprocess_shell(command): runs /bin/sh -c command.
+  static Process shell(asio::any_io_executor executor, std::string command);
+
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  /// Kills (SIGKILL) and reaps a child that is still running: no zombie survives us.
+  ~Process();
+
+  pid_t pid() const { return pid_; }
+  /// asyncio's Process.returncode: empty while running, then the exit code, or -N if the
+  /// child was killed by signal N.
+  std::optional<int> returncode() const { return returncode_; }
+
+  /// The parent's ends of the child's stdin, stdout and stderr, for talking to it directly.
+  asio::writable_pipe& stdin_pipe() { return stdin_; }
+  asio::readable_pipe& stdout_pipe() { return stdout_; }
+  asio::readable_pipe& stderr_pipe() { return stderr_; }
+
+  /// Process.wait(): suspends until the child exits, reaps it and returns its returncode.
+  /// Does not block the io_context. Cancelling it leaves the child running.
+  asio::awaitable<int> wait();
+  /// asyncio.wait_for(proc.wait(), limit) without the exception: the returncode, or empty if
+  /// the child is still running after `limit`.
+  asio::awaitable<std::optional<int>> wait_within(milliseconds limit);
+  /// Process.communicate(input): writes `input` to stdin and closes it, reads stdout and
+  /// stderr to the end, all at the same time, then waits for the exit. Reading both streams
+  /// concurrently is what keeps a child that fills both pipes from deadlocking with us.
+  asio::awaitable<Output> communicate(std::string input = {});
+
+  /// Process.send_signal / terminate (SIGTERM) / kill (SIGKILL). No-op once reaped.
+  void send_signal(int signal);
+  void terminate();
+  void kill();
+
+ private:
+  Process(asio::any_io_executor executor, std::vector<std::string> argv);
+  bool try_reap();  // waitpid without blocking; true (and returncode_ set) once reaped
+
+  pid_t pid_ = -1;
+  std::optional<int> returncode_;
+  asio::writable_pipe stdin_;
+  asio::readable_pipe stdout_;
+  asio::readable_pipe stderr_;
+  asio::posix::stream_descriptor exit_event_;  // the pidfd: readable once the child exits
+};
+
+/// How long a command may run, and how long it gets to exit after SIGTERM before SIGKILL.
+struct Limits {
+  milliseconds timeout{1000};
+  milliseconds grace{200};
+};
+
+/// A command to run: a name for the log, its argv, the text to feed its stdin, its limits.
+struct Command {
+  std::string name;
+  std::vector<std::string> argv;
+  std::string input = {};
+  Limits limits = {};
+};
+
+/// The result of run(), like Python's subprocess.CompletedProcess.
+struct Completed {
+  std::string name;
+  pid_t pid = -1;
+  int returncode = 0;
+  std::string out;
+  std::string err;
+  bool timed_out = false;  // we had to send SIGTERM (and maybe SIGKILL)
+  std::string error;       // run_all only: why it could not start ("cannot run ...")
+  tut::clock::time_point started{};
+  tut::clock::time_point finished{};
+};
+
+/// Runs one command to completion: feeds its input, collects its output and its returncode.
+/// Past command.limits.timeout it sends SIGTERM, and SIGKILL if the child is still there
+/// command.limits.grace later; the output written before that is kept. Logs under
+/// command.name. Throws std::system_error if the program cannot be run.
+asio::awaitable<Completed> run(Command command);
+
+/// Runs all commands, at most `limit` at a time, and returns their results in the order of
+/// `commands`. A command that cannot start does not stop the others: its Completed::error
+/// says why (asyncio.gather(..., return_exceptions=True)). Throws std::invalid_argument if
+/// limit is 0.
+asio::awaitable<std::vector<Completed>> run_all(std::vector<Command> commands,
+                                                std::size_t limit);
+
+}  // namespace lesson013

@@ -1,0 +1,204 @@
+// Lesson 014: timeouts. The core the demo and the tests call.
+//
+// asyncio counterparts: asyncio.wait_for(aw, t) and `async with asyncio.timeout(t)` are
+// with_timeout(); `async with asyncio.timeout_at(when)` is timeout_at() or a Deadline shared
+// by several awaits; asyncio.Timeout's when() / reschedule() / expired() are Deadline's.
+//
+// The semantics follow asyncio.timeout point by point:
+// - When the deadline passes, the operation is cancelled (Asio: its cancellation slot fires,
+//   so it sees asio::error::operation_aborted where asyncio raises CancelledError), its
+//   cleanup runs, and only once it has finished does the caller get TimeoutError.
+// - Only the deadline's own cancellation becomes TimeoutError. If something else cancels the
+//   operation (an outer deadline), operation_aborted passes through unchanged, so nested
+//   timeouts each report their own expiry.
+// - If the operation completes anyway (its result arrived in the same turn the deadline
+//   passed), the result is returned, not thrown away.
+// Where C++ differs: there is no `async with` block; the "block" is an awaitable handed to
+// run(), with_timeout() or timeout_at(). And Asio's `a || b` is not a timeout: see
+// naive_with_timeout().
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <exception>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/experimental/parallel_group.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "compat.hpp"
+
+namespace lesson014 {
+
+using std::chrono::milliseconds;
+using clock = std::chrono::steady_clock;
+
+/// asyncio's TimeoutError. Like Python's (an OSError with errno ETIMEDOUT) it is a
+/// std::system_error with code std::errc::timed_out, so `catch (const std::system_error&)`
+/// catches it too: catch TimeoutError first to tell a timeout apart from other errors.
+class TimeoutError : public std::system_error {
+ public:
+  TimeoutError();
+};
+
+/// True if `error` holds a std::system_error with asio::error::operation_aborted: what a
+/// cancelled Asio operation throws (asyncio's CancelledError).
+bool is_cancellation(std::exception_ptr error);
+
+/// asyncio.Timeout: one deadline, one timer, shared by any number of operations run under it
+/// one after the other (or at once). Use it from the io_context's thread only.
+class Deadline {
+ public:
+  Deadline(asio::any_io_executor executor, clock::time_point when);
+
+  /// The deadline (asyncio.Timeout.when()).
+  clock::time_point when() const { return timer_.expiry(); }
+  /// Moves the deadline, earlier or later, also while operations run under it.
+  void reschedule(clock::time_point when);
+  /// True once the deadline has passed and cancelled something (asyncio.Timeout.expired()).
+  bool expired() const { return expired_; }
+
+  /// Runs `operation`, cancelling it if the deadline passes first. Returns its result; throws
+  /// TimeoutError if the deadline cancelled it, or whatever else it threw.
+  template <typename T>
+  asio::awaitable<T> run(asio::awaitable<T> operation);
+
+ private:
+  asio::awaitable<void> watch();  // completes when the deadline has really passed
+
+  asio::steady_timer timer_;
+  bool expired_ = false;
+};
+
+/// asyncio.wait_for(operation, timeout) / `async with asyncio.timeout(timeout)`.
+template <typename T>
+asio::awaitable<T> with_timeout(asio::awaitable<T> operation, milliseconds timeout);
+
+/// `async with asyncio.timeout_at(when)`: like with_timeout, with an absolute deadline.
+template <typename T>
+asio::awaitable<T> timeout_at(clock::time_point when, asio::awaitable<T> operation);
+
+/// The tempting one-liner `co_await (operation || timer.async_wait(...))`, kept to show its
+/// trap: `||` ends at the first branch that *succeeds*. If the operation fails at once, the
+/// race goes on until the timer fires and the caller sees a timeout (an empty optional): the
+/// real error is lost, and it took the whole timeout to "learn" it. Do not use.
+template <typename T>
+asio::awaitable<std::optional<T>> naive_with_timeout(asio::awaitable<T> operation,
+                                                     milliseconds timeout);
+
+/// asyncio.sleep(delay).
+asio::awaitable<void> sleep(milliseconds delay);
+
+/// A stand-in for a slow request named `name`: returns `text` after `delay`. If it is
+/// cancelled it logs so, runs its cleanup, and lets the cancellation propagate.
+asio::awaitable<std::string> slow_answer(std::string name, milliseconds delay, std::string text);
+
+/// Two connected TCP sockets on 127.0.0.1 (an ephemeral port): a client and a server end.
+asio::awaitable<std::pair<asio::ip::tcp::socket, asio::ip::tcp::socket>> socket_pair();
+
+/// Connects to `endpoint` (asyncio.open_connection without the streams).
+asio::awaitable<asio::ip::tcp::socket> connect(asio::ip::tcp::endpoint endpoint);
+
+/// Reads '\n'-terminated lines from a socket. What arrives goes into a buffer that belongs to
+/// the reader, not to any one read, so a timeout loses nothing: a partial line stays
+/// buffered and the next read_line() continues it.
+class LineReader {
+ public:
+  explicit LineReader(asio::ip::tcp::socket socket) : socket_(std::move(socket)) {}
+
+  /// The next line, without its '\n'. Throws std::system_error(asio::error::eof) if the peer
+  /// closes first (a partial line then stays in buffered()).
+  asio::awaitable<std::string> read_line();
+  /// The same, within `timeout` of the call: throws TimeoutError otherwise.
+  asio::awaitable<std::string> read_line(milliseconds timeout);
+  /// Bytes received but not yet returned as a line.
+  const std::string& buffered() const { return buffer_; }
+  asio::ip::tcp::socket& socket() { return socket_; }
+
+ private:
+  asio::ip::tcp::socket socket_;
+  std::string buffer_;
+};
+
+/// Reads up to `count` lines, all before `deadline`: one Deadline for the whole sequence,
+/// however many reads it takes (asyncio.timeout_at around a loop). Returns the lines that
+/// arrived in time, fewer than `count` if the deadline passed. `reader` must outlive the call.
+asio::awaitable<std::vector<std::string>> read_lines(LineReader& reader, std::size_t count,
+                                                     clock::time_point deadline);
+
+// ---- templates ------------------------------------------------------------------------------
+
+template <typename T>
+asio::awaitable<T> Deadline::run(asio::awaitable<T> operation) {
+  auto executor = co_await asio::this_coro::executor;
+  // Run the operation and the watch side by side; wait_for_one: as soon as either one
+  // *completes* (success or failure), cancel the other. Unlike `||`, a failure ends the race.
+  // The group only completes once both have finished, so the cancelled operation's cleanup
+  // has run by the time we decide anything.
+  auto racing = asio::experimental::make_parallel_group(
+      asio::co_spawn(executor, std::move(operation), compat::deferred),
+      asio::co_spawn(executor, watch(), compat::deferred));
+  auto results = co_await racing.async_wait(asio::experimental::wait_for_one(),
+                                            asio::use_awaitable);
+  // results: (completion order, the operation's exception[, its value], the watch's exception)
+  std::exception_ptr failure = std::get<1>(results);
+  if (!failure) {
+    // It completed: return its result even if the deadline passed in the same turn.
+    if constexpr (std::is_void_v<T>) {
+      co_return;
+    } else {
+      co_return std::move(std::get<2>(results));
+    }
+  }
+  // asyncio.timeout: a CancelledError becomes TimeoutError only if *this* deadline expired.
+  // Anything else (a real error, or a cancellation from further out) passes through.
+  if (expired_ && is_cancellation(failure)) throw TimeoutError();
+  std::rethrow_exception(failure);
+}
+
+template <typename T>
+asio::awaitable<T> timeout_at(clock::time_point when, asio::awaitable<T> operation) {
+  Deadline deadline(co_await asio::this_coro::executor, when);
+  if constexpr (std::is_void_v<T>) {
+    co_await deadline.run(std::move(operation));
+  } else {
+    co_return co_await deadline.run(std::move(operation));
+  }
+}
+
+template <typename T>
+asio::awaitable<T> with_timeout(asio::awaitable<T> operation, milliseconds timeout) {
+  // A coroutine, so the clock starts when the caller awaits it, not when it is created.
+  auto when = clock::now() + timeout;
+  if constexpr (std::is_void_v<T>) {
+    co_await timeout_at(when, std::move(operation));
+  } else {
+    co_return co_await timeout_at(when, std::move(operation));
+  }
+}
+
+template <typename T>
+asio::awaitable<std::optional<T>> naive_with_timeout(asio::awaitable<T> operation,
+                                                     milliseconds timeout) {
+  static_assert(!std::is_void_v<T>, "naive_with_timeout needs an operation with a result");
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
+  auto timing = timer.async_wait(asio::use_awaitable);
+  auto first = co_await (std::move(operation) || std::move(timing));
+  if (first.index() == 0) co_return std::move(std::get<0>(first));
+  co_return std::nullopt;  // "timed out"... or failed, and we cannot tell which
+}
+
+}  // namespace lesson014
