@@ -5,6 +5,7 @@
 #   <NNN_topic>_core  the lesson's teaching code (every .cpp but main.cpp), compiled once
 #   <NNN_topic>       the lesson program (main.cpp + core), named exactly like its folder
 #   test_<NNN_topic>  the Catch2 tests (tests/test_<NNN_topic>*.cpp + core)
+# plus whatever a .cmake file in the lesson folder declares (020: an io_uring companion)
 # and registers every TEST_CASE as its own CTest test plus one output check, all labelled
 # with the lesson number and its part, so `ctest -L 003` and `ctest -L sync` work.
 # TITLE and ASYNCIO are read by `./tutorial list` and the README table. USES links the core of
