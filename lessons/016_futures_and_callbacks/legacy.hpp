@@ -1,0 +1,115 @@
+// Lesson 016: turning a callback API into an Asio operation that accepts any completion token.
+//
+// LegacyDirectory stands for a library we cannot change: it does its work on a thread of its
+// own and reports each result by calling a std::function *from that thread*. async_lookup()
+// wraps it with asio::async_initiate, so the caller picks the token like for any Asio call:
+//
+//     async_lookup(ex, directory, "answer", [](std::error_code e, int v) { ... });  // callback
+//     std::future<int> f = async_lookup(ex, directory, "answer", asio::use_future);
+//     int v = co_await async_lookup(ex, directory, "answer", asio::use_awaitable);
+//
+// asyncio's counterparts: asyncio.wrap_future() for a concurrent.futures.Future, or a Future
+// whose set_result() a foreign thread schedules with loop.call_soon_threadsafe(). The stored
+// completion handler is that Future: calling it is set_result / set_exception.
+// Lesson 018 writes operations of its own with the remaining rules (cancellation slots,
+// async_compose); this one only adapts a library that has no cancellation.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/dispatch.hpp>
+#include <asio/executor_work_guard.hpp>
+
+namespace lesson016 {
+
+/// The pretend legacy library: a directory of names and numbers, answering on a worker thread.
+class LegacyDirectory {
+ public:
+  /// errno-style: 0 on success, ENOENT for an unknown name.
+  using Callback = std::function<void(int error, int value)>;
+
+  /// Each lookup takes `latency` (it sleeps on the worker thread: the "slow backend").
+  explicit LegacyDirectory(std::chrono::milliseconds latency);
+  /// Answers the lookups already queued, then joins the worker thread.
+  ~LegacyDirectory();
+  LegacyDirectory(const LegacyDirectory&) = delete;
+  LegacyDirectory& operator=(const LegacyDirectory&) = delete;
+
+  /// Queues a lookup; later, on the worker thread, calls callback(0, number) for a known
+  /// name ("answer" is 42, "port" is 8080) or callback(ENOENT, 0) for an unknown one.
+  void lookup(std::string name, Callback callback);
+
+ private:
+  void work();
+
+  std::chrono::milliseconds latency_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::pair<std::string, Callback>> jobs_;
+  bool closing_ = false;
+  std::thread worker_;  // last: it starts after everything it uses is constructed
+};
+
+/// LegacyDirectory::lookup as an asynchronous operation with the signature
+/// void(std::error_code, int), usable with any completion token. The handler runs on its
+/// associated executor (a coroutine's, for use_awaitable) or else on `executor`, never on
+/// the library's thread, and the io_context counts the lookup as work while it is pending.
+template <typename CompletionToken>
+auto async_lookup(asio::any_io_executor executor, LegacyDirectory& directory, std::string name,
+                  CompletionToken&& token) {
+  // async_initiate turns the token into a completion handler, calls `initiation` with it,
+  // and returns what the token asks for: nothing, a future, an awaitable, a deferred op...
+  auto initiation = [&directory, executor](auto handler, std::string key) {
+    using Handler = std::decay_t<decltype(handler)>;
+    auto handler_executor = asio::get_associated_executor(handler, executor);
+    // The pending lookup is outstanding work: without this guard io_context::run() could
+    // return (out of work, lesson 015) while the library still holds our handler.
+    auto work = asio::make_work_guard(executor);
+    // Completion handlers are move-only; std::function wants a copyable callable.
+    auto shared_handler = std::make_shared<Handler>(std::move(handler));
+    directory.lookup(std::move(key), [shared_handler, handler_executor, work](
+                                         int error, int value) mutable {
+      // We are on the library's thread: never run the handler here. dispatch() hands it to
+      // its executor (the io_context queues it: we are not running on it).
+      std::error_code code;
+      if (error != 0) code = std::error_code(error, std::generic_category());
+      asio::dispatch(handler_executor, [shared_handler, code, value] {
+        // Moved out, so the handler is destroyed as soon as it has run, before work.reset().
+        Handler to_call = std::move(*shared_handler);
+        std::move(to_call)(code, value);
+      });
+      work.reset();  // the handler is queued now, and that counts as work on its own
+    });
+  };
+  return asio::async_initiate<CompletionToken, void(std::error_code, int)>(
+      std::move(initiation), token, std::move(name));
+}
+
+/// One answer of async_lookup: the error_code and the number (0 on error).
+struct Answer {
+  std::error_code error;
+  int value = 0;
+  bool operator==(const Answer&) const = default;
+};
+
+/// The demo of async_lookup: looks `name` up three times on a fresh io_context, with a
+/// callback, with use_future (get() on this thread while another thread runs the loop) and
+/// with use_awaitable (an error is thrown at the co_await). Returns the three answers in
+/// that order; they are always the same.
+std::vector<Answer> lookup_three_ways(LegacyDirectory& directory, std::string name);
+
+}  // namespace lesson016
