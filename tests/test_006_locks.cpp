@@ -1,9 +1,3 @@
-// g++ 12 at -O1 (the asan preset) reports a false -Wmismatched-new-delete on Asio's coroutine
-// frames (its operator new/delete recycle frame memory); the allocation and release do match.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
 #include <atomic>
 #include <stdexcept>
 #include <thread>
