@@ -3,14 +3,60 @@
 #pragma once
 
 #include <exception>
+#include <optional>
+#include <type_traits>
 #include <utility>
 
 #include <asio/awaitable.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
-#include <asio/use_future.hpp>
 
 namespace tut {
+
+/// Where a spawned coroutine's result or exception lands. spawn_into() fills it from a plain
+/// completion handler, which runs inside io_context::run() on the caller's own thread.
+/// Why not asio::use_future: in Asio 1.22 co_spawn completes a future from a thread of Asio's
+/// own (the system executor), so the exception crosses threads, which ThreadSanitizer cannot
+/// follow through libstdc++'s uninstrumented reference counts and reports as a data race.
+template <typename T>
+struct Outcome {
+  bool done = false;
+  std::exception_ptr error;
+  std::optional<T> value;
+
+  T take() {
+    if (error) std::rethrow_exception(error);
+    return std::move(*value);
+  }
+};
+
+template <>
+struct Outcome<void> {
+  bool done = false;
+  std::exception_ptr error;
+
+  void take() {
+    if (error) std::rethrow_exception(error);
+  }
+};
+
+/// Spawns `coroutine` on `context`; `outcome` must outlive the context's run.
+template <typename T>
+void spawn_into(asio::io_context& context, asio::awaitable<T> coroutine, Outcome<T>& outcome) {
+  if constexpr (std::is_void_v<T>) {
+    asio::co_spawn(context, std::move(coroutine), [&outcome](std::exception_ptr error) {
+      outcome.done = true;
+      outcome.error = error;
+    });
+  } else {
+    asio::co_spawn(context, std::move(coroutine),
+                   [&outcome](std::exception_ptr error, T value) {
+                     outcome.done = true;
+                     outcome.error = error;
+                     if (!error) outcome.value.emplace(std::move(value));
+                   });
+  }
+}
 
 /// Runs `main_coroutine` on a fresh io_context until all work is done, then returns the
 /// coroutine's value or rethrows its exception, like asyncio.run(main()).
@@ -19,10 +65,11 @@ namespace tut {
 /// when no work is left.
 template <typename T>
 T run(asio::awaitable<T> main_coroutine) {
+  Outcome<T> outcome;
   asio::io_context context;
-  auto result = asio::co_spawn(context, std::move(main_coroutine), asio::use_future);
+  spawn_into(context, std::move(main_coroutine), outcome);
   context.run();
-  return result.get();
+  return outcome.take();
 }
 
 /// Completion handler for co_spawn that lets no exception disappear: it rethrows it out of

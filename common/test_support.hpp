@@ -18,7 +18,6 @@
 #include <asio/awaitable.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
-#include <asio/use_future.hpp>
 
 #include "run.hpp"
 
@@ -35,15 +34,14 @@ inline auto ContainsSubstring(const std::string& text) { return Catch::Matchers:
 template <typename T>
 T run_within(asio::awaitable<T> coroutine, std::chrono::steady_clock::duration limit =
                                                std::chrono::seconds(10)) {
+  Outcome<T> outcome;
   asio::io_context context;
-  auto result = asio::co_spawn(context, std::move(coroutine), asio::use_future);
+  spawn_into(context, std::move(coroutine), outcome);
   context.run_for(limit);
-  // run_for() returning with work left means the limit passed. Otherwise the coroutine is
-  // done, but use_future may still be setting the value on another thread: wait briefly.
-  if (!context.stopped() ||
-      result.wait_for(std::chrono::seconds(5)) != std::future_status::ready)
+  // run_for() returning with work left means the limit passed: something still waits.
+  if (!outcome.done || !context.stopped())
     throw std::runtime_error("the coroutine did not finish in time (hung?)");
-  return result.get();
+  return outcome.take();
 }
 
 }  // namespace tut::test

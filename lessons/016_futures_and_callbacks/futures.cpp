@@ -17,6 +17,7 @@
 
 #include "compat.hpp"
 #include "log.hpp"
+#include "run.hpp"
 
 namespace lesson016 {
 
@@ -150,9 +151,10 @@ Outcome wait_in_style(Style style, milliseconds delay, std::optional<millisecond
     }
   }();
   // tut::run() spelled out, because the canceller must share this io_context.
-  auto result = asio::co_spawn(io, std::move(coroutine), asio::use_future);
+  tut::Outcome<Outcome> result;
+  tut::spawn_into(io, std::move(coroutine), result);
   io.run();
-  return result.get();
+  return result.take();
 }
 
 std::future_status block_inside_loop(milliseconds timer_delay, milliseconds block_for) {
