@@ -7,8 +7,11 @@
 #include <type_traits>
 #include <utility>
 
+#include <system_error>
+
 #include <asio/awaitable.hpp>
 #include <asio/co_spawn.hpp>
+#include <asio/error.hpp>
 #include <asio/io_context.hpp>
 
 namespace tut {
@@ -79,5 +82,18 @@ T run(asio::awaitable<T> main_coroutine) {
 inline constexpr auto rethrow = [](std::exception_ptr error, auto&&...) {
   if (error) std::rethrow_exception(error);
 };
+
+/// True if `error` holds a std::system_error with asio::error::operation_aborted: what a
+/// cancelled Asio operation throws, the counterpart of asyncio's CancelledError.
+inline bool is_cancellation(const std::exception_ptr& error) {
+  if (!error) return false;
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::system_error& e) {
+    return e.code() == asio::error::operation_aborted;
+  } catch (...) {
+    return false;
+  }
+}
 
 }  // namespace tut

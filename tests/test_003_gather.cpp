@@ -36,16 +36,6 @@ std::string message_of(std::exception_ptr error) {
   }
 }
 
-bool is_operation_aborted(std::exception_ptr error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const asio::system_error& e) {
-    return e.code() == asio::error::operation_aborted;
-  } catch (...) {
-    return false;
-  }
-}
-
 asio::awaitable<std::string> throws_at_once() {
   throw std::logic_error("at once");
   co_return "never";
@@ -240,7 +230,7 @@ TEST_CASE("cancelling the gather through a bound slot cancels every child, none 
   io_context.run();  // returns only when nothing is left: the 5 s children must be gone
   CHECK(tut::clock::now() - start < 4s);
   REQUIRE(completed);
-  CHECK(is_operation_aborted(error));
+  CHECK(tut::is_cancellation(error));
   CHECK(running_at_completion == 0);
   CHECK(journal->saw("a cancelled"));
   CHECK(journal->saw("b cancelled"));
@@ -262,7 +252,7 @@ TEST_CASE("gather_outcomes is cancelled like gather") {
           [&](std::exception_ptr e, std::vector<lesson003::Outcome<std::string>>) { error = e; }));
   asio::post(io_context, [&] { cancel_gather.emit(asio::cancellation_type::terminal); });
   io_context.run();
-  CHECK(is_operation_aborted(error));
+  CHECK(tut::is_cancellation(error));
   CHECK(journal->saw("a cancelled"));
   CHECK(journal->saw("b cancelled"));
   CHECK(journal->running() == 0);

@@ -107,8 +107,8 @@ TEST_CASE("FIRST_COMPLETED (wait_for_one) ends at the first completion, even a f
   auto snap = wait_and_snapshot(jobs, ReturnWhen::first_completed);
   CHECK(snap.result.order[0] == 1);
   CHECK(lesson004::describe(snap.result.outcomes[1]) == "error: broken failed");
-  CHECK(lesson004::was_cancelled(snap.result.outcomes[0].error));
-  CHECK(lesson004::was_cancelled(snap.result.outcomes[2].error));
+  CHECK(tut::is_cancellation(snap.result.outcomes[0].error));
+  CHECK(tut::is_cancellation(snap.result.outcomes[2].error));
   // The losers have ended (cancelled) by the time the wait returns: none outlives it.
   auto cancelled = snap.journal_at_return.cancelled;
   std::sort(cancelled.begin(), cancelled.end());
@@ -163,14 +163,14 @@ TEST_CASE("every policy reports every failure when all jobs fail") {
   CHECK(all.result.order == Order{1, 2, 0});
   for (const auto& outcome : all.result.outcomes) {
     REQUIRE(outcome.error);
-    CHECK_FALSE(lesson004::was_cancelled(outcome.error));
+    CHECK_FALSE(tut::is_cancellation(outcome.error));
   }
   // FIRST_EXCEPTION stops at the first failure and cancels the other two.
   auto first_error = wait_and_snapshot(jobs, ReturnWhen::first_exception);
   CHECK(first_error.result.order[0] == 1);
   CHECK(lesson004::describe(first_error.result.outcomes[1]) == "error: q failed");
-  CHECK(lesson004::was_cancelled(first_error.result.outcomes[0].error));
-  CHECK(lesson004::was_cancelled(first_error.result.outcomes[2].error));
+  CHECK(tut::is_cancellation(first_error.result.outcomes[0].error));
+  CHECK(tut::is_cancellation(first_error.result.outcomes[2].error));
 }
 
 TEST_CASE("cancelling the waiter cancels the whole group (asyncio.wait would not)") {
@@ -196,7 +196,7 @@ TEST_CASE("cancelling the waiter cancels the whole group (asyncio.wait would not
     }
     co_return *result;
   }(journal));
-  for (const auto& outcome : snap.outcomes) CHECK(lesson004::was_cancelled(outcome.error));
+  for (const auto& outcome : snap.outcomes) CHECK(tut::is_cancellation(outcome.error));
   CHECK(journal->cancelled.size() == 3);
 }
 

@@ -59,16 +59,7 @@ bool failed_with(const Outcome& outcome) {
   return false;
 }
 
-bool was_cancelled(const Outcome& outcome) {
-  if (!outcome.error) return false;
-  try {
-    std::rethrow_exception(outcome.error);
-  } catch (const asio::system_error& e) {
-    return e.code() == asio::error::operation_aborted;
-  } catch (...) {
-  }
-  return false;
-}
+bool was_cancelled(const Outcome& outcome) { return tut::is_cancellation(outcome.error); }
 
 // Background tasks that record their outcome instead of throwing. The queue is passed by
 // pointer: every test keeps it alive (or destroys it on purpose) while they run.

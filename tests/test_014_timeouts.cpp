@@ -79,10 +79,10 @@ TEST_CASE("TimeoutError is a system_error with errc::timed_out, told apart by it
   CHECK(error.code() == std::errc::timed_out);
   const std::system_error& as_system_error = error;
   CHECK(dynamic_cast<const TimeoutError*>(&as_system_error) != nullptr);
-  CHECK(lesson014::is_cancellation(
+  CHECK(tut::is_cancellation(
       std::make_exception_ptr(std::system_error(asio::error::operation_aborted))));
-  CHECK_FALSE(lesson014::is_cancellation(std::make_exception_ptr(TimeoutError())));
-  CHECK_FALSE(lesson014::is_cancellation(std::make_exception_ptr(std::runtime_error("x"))));
+  CHECK_FALSE(tut::is_cancellation(std::make_exception_ptr(TimeoutError())));
+  CHECK_FALSE(tut::is_cancellation(std::make_exception_ptr(std::runtime_error("x"))));
 }
 
 TEST_CASE("with_timeout returns the result of an operation that is quick enough") {

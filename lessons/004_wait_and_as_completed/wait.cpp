@@ -27,6 +27,7 @@
 
 #include "compat.hpp"
 #include "log.hpp"
+#include "run.hpp"
 
 namespace lesson004 {
 
@@ -111,20 +112,9 @@ asio::awaitable<WaitResult> wait_jobs(std::array<Job, 3> jobs, ReturnWhen when,
   throw std::invalid_argument("wait_jobs: unknown ReturnWhen value");
 }
 
-bool was_cancelled(const std::exception_ptr& error) {
-  if (!error) return false;
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::system_error& e) {
-    return e.code() == asio::error::operation_aborted;
-  } catch (...) {
-    return false;
-  }
-}
-
 std::string describe(const Outcome& outcome) {
   if (!outcome.error) return "value " + outcome.value;
-  if (was_cancelled(outcome.error)) return "cancelled";
+  if (tut::is_cancellation(outcome.error)) return "cancelled";
   try {
     std::rethrow_exception(outcome.error);
   } catch (const std::exception& e) {

@@ -81,9 +81,6 @@ struct WaitResult {
 asio::awaitable<WaitResult> wait_jobs(std::array<Job, 3> jobs, ReturnWhen when,
                                       std::shared_ptr<Journal> journal);
 
-/// True if `error` is a cancellation: a std::system_error with asio::error::operation_aborted.
-bool was_cancelled(const std::exception_ptr& error);
-
 /// "value <v>", "cancelled" or "error: <what>": for printing an Outcome.
 std::string describe(const Outcome& outcome);
 

@@ -289,15 +289,4 @@ std::string to_string(asio::cancellation_type_t type) {
   return text;
 }
 
-bool was_cancelled(const std::exception_ptr& error) {
-  if (!error) return false;
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::system_error& e) {
-    return e.code() == asio::error::operation_aborted;
-  } catch (...) {
-    return false;
-  }
-}
-
 }  // namespace lesson005

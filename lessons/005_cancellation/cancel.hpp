@@ -127,7 +127,4 @@ asio::awaitable<std::string> await_shielded(std::string name, Task inner,
 /// "none", "terminal", "partial", "total" or a '|'-joined combination.
 std::string to_string(asio::cancellation_type_t type);
 
-/// True if `error` is a cancellation: a std::system_error with asio::error::operation_aborted.
-bool was_cancelled(const std::exception_ptr& error);
-
 }  // namespace lesson005

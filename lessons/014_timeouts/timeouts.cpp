@@ -22,16 +22,6 @@ using asio::ip::tcp;
 TimeoutError::TimeoutError()
     : std::system_error(std::make_error_code(std::errc::timed_out), "deadline expired") {}
 
-bool is_cancellation(std::exception_ptr error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::system_error& e) {
-    return e.code() == asio::error::operation_aborted;
-  } catch (...) {
-    return false;
-  }
-}
-
 Deadline::Deadline(asio::any_io_executor executor, clock::time_point when)
     : timer_(std::move(executor), when) {}
 

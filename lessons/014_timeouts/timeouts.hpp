@@ -39,6 +39,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include "compat.hpp"
+#include "run.hpp"
 
 namespace lesson014 {
 
@@ -52,10 +53,6 @@ class TimeoutError : public std::system_error {
  public:
   TimeoutError();
 };
-
-/// True if `error` holds a std::system_error with asio::error::operation_aborted: what a
-/// cancelled Asio operation throws (asyncio's CancelledError).
-bool is_cancellation(std::exception_ptr error);
 
 /// asyncio.Timeout: one deadline, one timer, shared by any number of operations run under it
 /// one after the other (or at once). Use it from the io_context's thread only.
@@ -164,7 +161,7 @@ asio::awaitable<T> Deadline::run(asio::awaitable<T> operation) {
   }
   // asyncio.timeout: a CancelledError becomes TimeoutError only if *this* deadline expired.
   // Anything else (a real error, or a cancellation from further out) passes through.
-  if (expired_ && is_cancellation(failure)) throw TimeoutError();
+  if (expired_ && tut::is_cancellation(failure)) throw TimeoutError();
   std::rethrow_exception(failure);
 }
 

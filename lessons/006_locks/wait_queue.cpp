@@ -1,0 +1,69 @@
+// Lesson 006: the WaitQueue. Compare with CPython's Lib/asyncio/locks.py: each primitive's
+// `_waiters` deque of futures, and the `finally: self._waiters.remove(fut)` after each wait.
+#include "wait_queue.hpp"
+
+namespace lesson006 {
+
+WaitQueue::WaitQueue(asio::any_io_executor executor, OnWake on_wake)
+    : executor_(std::move(executor)), on_wake_(std::move(on_wake)) {}
+
+void WaitQueue::wake_one(Iterator waiter) {
+  // asyncio: fut.set_result(True). The waiter is only scheduled; it runs on a later turn of
+  // the loop, never inside the notifier's call, so nothing recurses or re-enters the caller.
+  waiter->state = State::woken;
+  waiter->completion->post(*this, waiter);
+}
+
+std::size_t WaitQueue::wake(std::size_t n) {
+  std::size_t woken = 0;
+  for (auto it = waiters_.begin(); it != waiters_.end() && woken < n; ++it) {
+    if (it->state == State::waiting) {  // skip those already woken or cancelled
+      wake_one(it);
+      ++woken;
+    }
+  }
+  return woken;
+}
+
+void WaitQueue::cancel(Iterator waiter) {
+  switch (waiter->state) {
+    case State::waiting:
+      // Nobody chose this waiter yet: it owns nothing, it just leaves with operation_aborted.
+      waiter->state = State::cancelled;
+      waiter->completion->post(*this, waiter);
+      break;
+    case State::woken:
+      // Its wake-up is already posted. As in asyncio (the task was woken, then cancelled
+      // before it ran), the cancellation wins: resume() tells the owner, which passes on
+      // whatever the wake-up granted.
+      waiter->state = State::woken_then_cancelled;
+      break;
+    case State::woken_then_cancelled:
+    case State::cancelled:
+      break;  // already on its way out
+  }
+}
+
+std::error_code WaitQueue::resume(Iterator waiter) {
+  const State state = waiter->state;
+  waiters_.erase(waiter);  // asyncio: `finally: self._waiters.remove(fut)`
+  if (state == State::cancelled) return asio::error::operation_aborted;
+  const bool cancelled = state == State::woken_then_cancelled;
+  if (on_wake_) return on_wake_(cancelled);
+  return cancelled ? std::error_code(asio::error::operation_aborted) : std::error_code();
+}
+
+bool WaitQueue::empty() const {
+  for (const auto& waiter : waiters_)
+    if (waiter.state != State::cancelled) return false;
+  return true;
+}
+
+std::size_t WaitQueue::waiting() const {
+  std::size_t count = 0;
+  for (const auto& waiter : waiters_)
+    if (waiter.state == State::waiting) ++count;
+  return count;
+}
+
+}  // namespace lesson006
