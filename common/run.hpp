@@ -4,10 +4,9 @@
 
 #include <exception>
 #include <optional>
+#include <system_error>
 #include <type_traits>
 #include <utility>
-
-#include <system_error>
 
 #include <asio/awaitable.hpp>
 #include <asio/co_spawn.hpp>
