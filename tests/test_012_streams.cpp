@@ -1,13 +1,19 @@
 // Lesson 012 tests: the echo server and client on real sockets (127.0.0.1, port 0).
 #include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <asio/co_spawn.hpp>
@@ -148,6 +154,28 @@ TEST_CASE("several lines sent in one write come back as the same lines") {
     }
   }));
   CHECK(stats.lines_echoed == 4);
+}
+
+TEST_CASE("a line that arrives in pieces is echoed once, whole, when its '\\n' arrives") {
+  auto stats = run_to_completion(with_server(small_options(), [](EchoServer*, std::string port)
+                                                                  -> asio::awaitable<void> {
+    auto client = co_await LineClient::connect("127.0.0.1", port);
+    // Each piece is its own TCP segment (TCP_NODELAY) and the pause lets the server read it
+    // alone, so the server's search for '\n' must resume where the last one stopped.
+    for (std::string piece : {"hel", "lo, wo", "rld", "\nnext", "\n"}) {
+      co_await client.write(piece);
+      co_await sleep_for(20ms);
+    }
+    {
+      auto got = co_await client.read_line();
+      CHECK(got == "hello, world\n");
+    }
+    {
+      auto got = co_await client.read_line();
+      CHECK(got == "next\n");
+    }
+  }));
+  CHECK(stats.lines_echoed == 2);
 }
 
 TEST_CASE("an over-long line gets an error line, then the connection is closed") {
@@ -525,4 +553,65 @@ TEST_CASE("the interactive client ends when the server goes away, even with stdi
     CHECK(code == 0);
     CHECK(printed == "goodbye\n");
   }());
+}
+
+namespace {
+/// Reads the child's stdout until `wanted` has appeared (or, with "", until end of file),
+/// waiting at most `limit` in all. Returns everything read so far.
+std::string read_output(int fd, std::string_view wanted, std::chrono::seconds limit) {
+  std::string output;
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (wanted.empty() || output.find(wanted) == std::string::npos) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd readable{fd, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&readable, 1, static_cast<int>(left.count())) != 1) break;
+    char chunk[4096];
+    auto n = ::read(fd, chunk, sizeof chunk);
+    if (n <= 0) break;
+    output.append(chunk, static_cast<std::size_t>(n));
+  }
+  return output;
+}
+}  // namespace
+
+TEST_CASE("the --serve program echoes for a client and exits 0 on SIGTERM") {
+  // The program as a learner runs it: its own process, its own io_context (with the
+  // single-thread concurrency hint), a real signal to stop it.
+  int out[2];
+  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+  std::vector<std::string> args = {LESSON_PROGRAM, "--serve", "--port", "0"};
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  pid_t child = -1;
+  int spawned = ::posix_spawn(&child, LESSON_PROGRAM, &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(out[1]);
+  REQUIRE(spawned == 0);
+
+  auto banner = read_output(out[0], "; try:", 20s);
+  auto at = banner.find("127.0.0.1:");
+  std::string port;
+  if (at != std::string::npos) port = banner.substr(at + 10, banner.find(' ', at) - at - 10);
+  CHECK_THAT(banner, ContainsSubstring("listening on 127.0.0.1:"));
+  std::vector<std::string> replies;
+  if (!port.empty()) {
+    replies = run_to_completion(echo_conversation("127.0.0.1", port, {"hello", "world"}));
+  }
+  ::kill(child, SIGTERM);
+  auto rest = read_output(out[0], "", 20s);  // until the program exits and closes stdout
+  ::close(out[0]);
+  bool exited = rest.find("stopped:") != std::string::npos;
+  if (!exited) ::kill(child, SIGKILL);  // it ignored SIGTERM: do not leave it running
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK(exited);
+  CHECK(replies == std::vector<std::string>{"hello", "world"});
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK_THAT(rest, ContainsSubstring("stopped: 1 connections, 2 lines echoed"));
 }

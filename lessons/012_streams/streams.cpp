@@ -11,10 +11,13 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <system_error>
+#include <utility>
 #include <unistd.h>
 
+#include <asio/buffers_iterator.hpp>
 #include <asio/connect.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/dispatch.hpp>
@@ -39,6 +42,25 @@ using tut::clock;
 constexpr auto no_throw = compat::as_tuple(use_awaitable);
 
 // ---------------------------------------------------------------------------------- server
+
+/// The end of a line, for async_read_until's match-condition form: "where does the first
+/// line end, if it is there yet?" The same answer as the plain '\n' overload, found faster:
+/// that overload steps a generic buffers_iterator byte by byte (a seventh of the server's
+/// user-space instructions in a profile, docs/performance.md); memchr() scans them in one call.
+struct EndOfLine {
+  // A std::string's dynamic buffer is one contiguous block: its iterators are over a single
+  // const_buffer, so the bytes between `begin` and `end` are plain memory.
+  using Iterator = asio::buffers_iterator<asio::const_buffer>;
+  using result_type = std::pair<Iterator, bool>;  // tells Asio this is a match condition
+
+  result_type operator()(Iterator begin, Iterator end) const {
+    if (begin == end) return {end, false};
+    const char* first = &*begin;
+    const void* newline = std::memchr(first, '\n', static_cast<std::size_t>(end - begin));
+    if (!newline) return {end, false};  // not yet: read more, search only the new bytes
+    return {begin + (static_cast<const char*>(newline) - first + 1), true};
+  }
+};
 
 /// One connection. Shared by its session coroutine, its watchdog and stop().
 struct EchoServer::Session {
@@ -137,11 +159,11 @@ asio::awaitable<void> EchoServer::run_session(std::shared_ptr<Session> session) 
       if (stopping_ || session->timed_out) break;
       session->idle_deadline = clock::now() + options_.idle_timeout;
       session->reading = true;
-      // reader.readline() with a limit: reads into the session's buffer until it holds a
-      // '\n'; n counts the bytes up to and including it. The buffer keeps whatever the
+      // reader.readline() with a limit: reads into the session's buffer until EndOfLine
+      // finds a '\n'; n counts the bytes up to and including it. The buffer keeps whatever the
       // client sent after that line, for the next round.
       auto [error, n] = co_await asio::async_read_until(
-          socket, asio::dynamic_buffer(session->buffer, options_.max_line), '\n', no_throw);
+          socket, asio::dynamic_buffer(session->buffer, options_.max_line), EndOfLine{}, no_throw);
       session->reading = false;
 
       if (error == asio::error::not_found) {  // asyncio: LimitOverrunError
@@ -170,7 +192,8 @@ asio::awaitable<void> EchoServer::run_session(std::shared_ptr<Session> session) 
       // Echo every complete line already received (one, or several if the client sent
       // them at once) in ONE write: one system call, one TCP segment for short lines.
       // Writing a line in pieces would let Nagle's algorithm hold the second piece back.
-      std::size_t end = session->buffer.rfind('\n') + 1;  // >= n
+      std::size_t end = n;  // usually one line, nothing after it: no need to search again
+      if (session->buffer.size() > n) end = session->buffer.rfind('\n') + 1;
       auto [write_error, written] = co_await asio::async_write(
           socket, asio::buffer(session->buffer.data(), end), no_throw);
       if (write_error) {
@@ -178,8 +201,8 @@ asio::awaitable<void> EchoServer::run_session(std::shared_ptr<Session> session) 
         ++stats_.errors;
         break;
       }
-      auto echoed = static_cast<std::uint64_t>(
-          std::count(session->buffer.begin(), session->buffer.begin() + end, '\n'));
+      auto echoed = end == n ? 1 : static_cast<std::uint64_t>(std::count(
+          session->buffer.begin(), session->buffer.begin() + end, '\n'));
       lines += echoed;
       stats_.lines_echoed += echoed;
       // erase() keeps the string's capacity: no allocation per line once it has grown.
