@@ -1,5 +1,6 @@
 #include "messages.hpp"
 
+#include <functional>
 #include <optional>
 #include <thread>
 
@@ -144,6 +145,54 @@ TEST_CASE("a read loses the race with a timer in `||` and is cancelled, not left
     co_return result.index() == 1;
   }());
   CHECK(timer_won);
+}
+
+namespace {
+
+// A socket whose reads call `hook` once, after the first read's data has arrived and before
+// the reader sees it: a cancellation emitted there lands between the header and the body,
+// when no inner read is pending. The handler's cancellation slot is passed on, so a
+// cancellation during a read still reaches the socket.
+struct HookedSocket {
+  Socket& socket;
+  std::function<void()> hook;
+
+  using executor_type = Socket::executor_type;
+  executor_type get_executor() { return socket.get_executor(); }
+
+  template <typename Buffers, typename Token>
+  auto async_read_some(const Buffers& buffers, Token&& token) {
+    auto initiation = [this](auto handler, const Buffers& into) {
+      auto slot = asio::get_associated_cancellation_slot(handler);
+      auto then = [this, handler = std::move(handler)](std::error_code e, std::size_t n) mutable {
+        if (hook) std::exchange(hook, nullptr)();
+        std::move(handler)(e, n);
+      };
+      socket.async_read_some(into, asio::bind_cancellation_slot(slot, std::move(then)));
+    };
+    return asio::async_initiate<Token, void(std::error_code, std::size_t)>(initiation, token,
+                                                                           buffers);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a cancellation between the header and the body ends the read") {
+  // Before the fix the body read started anyway and waited for bytes that never come.
+  auto error = run_within([]() -> asio::awaitable<std::error_code> {
+    auto executor = co_await asio::this_coro::executor;
+    Socket a(executor), b(executor);
+    asio::local::connect_pair(a, b);
+    // The header announces 5 bytes; the body is never sent.
+    const unsigned char header[] = {0, 0, 0, 5};
+    co_await asio::async_write(a, asio::buffer(header), asio::use_awaitable);
+    asio::cancellation_signal cancel;
+    HookedSocket reader{b, [&] { cancel.emit(asio::cancellation_type::terminal); }};
+    auto token = asio::bind_cancellation_slot(cancel.slot(), compat::as_tuple(asio::use_awaitable));
+    auto [e, text] = co_await async_read_message(reader, token);
+    co_return e;
+  }(), 3s);  // short: the broken read hangs until this limit
+  CHECK(error == asio::error::operation_aborted);
 }
 
 TEST_CASE("an oversized length is refused without reading the body") {

@@ -6,6 +6,8 @@
 #include <memory>
 
 #include <asio/buffer.hpp>
+#include <asio/cancellation_type.hpp>
+#include <asio/error.hpp>
 
 namespace lesson018 {
 
@@ -38,6 +40,12 @@ struct ReadMessage {
         return;
       case reading_header: {
         if (error) return self.complete(error, std::string{});
+        // Rule 3 between steps: a cancellation that came while no inner read was pending
+        // (after the header arrived, before this call) reached no operation; async_compose
+        // only recorded it. Check it before starting the next step, or the read goes on.
+        // (get_cancellation_state() is public; a bare self.cancelled() is not in Asio 1.22.)
+        if (self.get_cancellation_state().cancelled() != asio::cancellation_type::none)
+          return self.complete(asio::error::operation_aborted, std::string{});
         auto size = decode_length(*header);
         if (size > max_message_size)
           return self.complete(make_error_code(message_error::message_too_long), std::string{});
