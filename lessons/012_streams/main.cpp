@@ -2,11 +2,16 @@
 //   012_streams                      the demonstration (no network access beyond 127.0.0.1)
 //   012_streams --serve [--port P]   a server to `nc 127.0.0.1 P` into; Ctrl-C stops it
 //   012_streams --connect HOST PORT  an interactive client: type lines, see the echoes
+#include <cerrno>
+#include <condition_variable>
 #include <csignal>
 #include <cstdlib>
+#include <deque>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <signal.h>
@@ -118,14 +123,20 @@ int usage(int status) {
   auto* out = status == 0 ? stdout : stderr;
   fmt::print(out,
              "usage: 012_streams                   a demonstration: a server, six clients, Ctrl-C\n"
-             "       012_streams --serve [--port P] [--max-line N] [--idle-timeout S]\n"
-             "                                     an echo server on 127.0.0.1 until Ctrl-C\n"
-             "                                     (defaults: port 0 = any free port,\n"
-             "                                     max line 65536 bytes, idle timeout 60 s);\n"
+             "       012_streams --serve [--host A] [--port P] [--max-line N] [--idle-timeout S]\n"
+             "                           [--grace S]\n"
+             "                                     an echo server until Ctrl-C (or SIGTERM); a\n"
+             "                                     second Ctrl-C closes the remaining sessions\n"
+             "                                     at once. Defaults: host 127.0.0.1 (an IPv4 or\n"
+             "                                     IPv6 address: ::1, 0.0.0.0, ::), port 0 = any\n"
+             "                                     free port, max line 65536 bytes, idle timeout\n"
+             "                                     60 s (nothing sent, or echoes not read), grace\n"
+             "                                     2 s for echoes under way at Ctrl-C;\n"
              "                                     try it with: nc 127.0.0.1 P\n"
              "       012_streams --connect HOST PORT\n"
-             "                                     an interactive client: lines typed on stdin\n"
-             "                                     go to the server, its replies are printed\n"
+             "                                     an interactive client (HOST may be [::1]):\n"
+             "                                     stdin goes to the server, its replies are\n"
+             "                                     printed; exits 1 if the server closes first\n"
              "       012_streams --help            this text\n");
   return status;
 }
@@ -138,55 +149,136 @@ std::optional<unsigned long> number(std::string_view text, unsigned long max) {
   return value;
 }
 
+/// --serve's stdout. The server logs every connection; if it printed on the event loop's
+/// thread, a stdout that nobody reads (a full pipe, a terminal on hold) would freeze every
+/// client. So lines go into a queue, and a thread of their own writes them out. If stdout
+/// is not read, the queue stops growing at 1000 lines: the rest is dropped, and counted.
+class BackgroundLog {
+ public:
+  BackgroundLog() { std::thread([this] { write_lines(); }).detach(); }
+
+  void add(std::string line) {
+    std::lock_guard lock(mutex_);
+    if (lines_.size() >= 1000) {
+      ++dropped_;
+      return;
+    }
+    lines_.push_back(std::move(line));
+    changed_.notify_all();
+  }
+
+  /// At exit: waits for the queue to be written, at most `limit` (stdout may never be read).
+  void flush(std::chrono::seconds limit) {
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, limit, [this] { return lines_.empty() && !writing_; });
+  }
+
+ private:
+  void write_lines() {  // the writer thread; it may block in write() for ever
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      changed_.wait(lock, [this] { return !lines_.empty(); });
+      std::string text = std::move(lines_.front());
+      lines_.pop_front();
+      if (dropped_ > 0) text += fmt::format("({} log line(s) dropped: stdout was not read)\n",
+                                            std::exchange(dropped_, 0));
+      writing_ = true;
+      lock.unlock();
+      for (std::string_view left = text; !left.empty();) {
+        auto n = ::write(STDOUT_FILENO, left.data(), left.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;  // e.g. EPIPE: nobody reads any more (SIGPIPE is ignored)
+        left.remove_prefix(static_cast<std::size_t>(n));
+      }
+      lock.lock();
+      writing_ = false;
+      changed_.notify_all();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::string> lines_;
+  std::uint64_t dropped_ = 0;
+  bool writing_ = false;
+};
+
 int serve(std::vector<std::string_view> args) {
+  std::string host = "127.0.0.1";
   unsigned long port = 0;
   lesson012::ServerOptions options;
   for (std::size_t i = 0; i < args.size(); i += 2) {
     auto flag = args[i];
     std::optional<unsigned long> value;
-    if (i + 1 < args.size()) {
-      if (flag == "--port") value = number(args[i + 1], 65535);
-      if (flag == "--max-line") value = number(args[i + 1], 1ul << 30);
-      if (flag == "--idle-timeout") value = number(args[i + 1], 86400);
-    }
-    if (flag != "--port" && flag != "--max-line" && flag != "--idle-timeout") {
+    bool known = flag == "--host" || flag == "--port" || flag == "--max-line" ||
+                 flag == "--idle-timeout" || flag == "--grace";
+    if (!known) {
       fmt::print(stderr, "012_streams: unknown option '{}'\n", flag);
       return usage(2);
     }
-    if (!value || (flag != "--port" && *value == 0)) {
+    if (i + 1 >= args.size()) {
+      fmt::print(stderr, "012_streams: {} needs a value\n", flag);
+      return 2;
+    }
+    if (flag == "--host") {
+      host = args[i + 1];
+      continue;
+    }
+    if (flag == "--port") value = number(args[i + 1], 65535);
+    if (flag == "--max-line") value = number(args[i + 1], 1ul << 30);
+    if (flag == "--idle-timeout" || flag == "--grace") value = number(args[i + 1], 86400);
+    if (!value || (flag != "--port" && flag != "--grace" && *value == 0)) {
       fmt::print(stderr, "012_streams: {} needs a number ({})\n", flag,
-                 flag == "--port" ? "0-65535" : flag == "--max-line" ? "bytes, > 0" : "seconds, > 0");
+                 flag == "--port" ? "0-65535" : flag == "--max-line" ? "bytes, > 0"
+                                 : flag == "--grace"                 ? "seconds"
+                                                                     : "seconds, > 0");
       return 2;
     }
     if (flag == "--port") port = *value;
     if (flag == "--max-line") options.max_line = *value;
     if (flag == "--idle-timeout") options.idle_timeout = std::chrono::seconds(*value);
+    if (flag == "--grace") options.shutdown_grace = std::chrono::seconds(*value);
+  }
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  asio::error_code bad_address;
+  auto address = asio::ip::make_address(host, bad_address);
+  if (bad_address) {
+    fmt::print(stderr, "012_streams: --host needs an IPv4 or IPv6 address, not '{}'\n", host);
+    return 2;
   }
 
-  // A promise to Asio: only this thread ever touches this io_context (no post() or stop()
-  // from elsewhere; Ctrl-C arrives through a pipe the reactor reads on this thread). Asio
-  // then takes no locks at all, a seventh fewer instructions per echo (docs/performance.md).
-  // The demonstration and the tests keep the default, which is safe from any thread.
-  asio::io_context io_context(ASIO_CONCURRENCY_HINT_UNSAFE);
+  // A write to a pipe whose reader has gone (`--serve | head -n 1`) would kill the process
+  // with SIGPIPE; ignored, it fails with EPIPE instead and the server goes on.
+  std::signal(SIGPIPE, SIG_IGN);
+  auto* log = new BackgroundLog;  // never deleted: its thread may be stuck in write() at exit
+  options.log = [log](std::string_view task, std::string_view message) {
+    log->add(fmt::format("[{:>5}] {:<9} {}\n", tut::seconds(tut::elapsed()), task, message));
+  };
+
+  // One thread runs this io_context; the default (locking) concurrency hint keeps stop()
+  // callable from any other thread, as EchoServer documents.
+  asio::io_context io_context(1);
   std::optional<EchoServer> server;
+  auto shown = address.is_v6() ? fmt::format("[{}]", host) : host;
   try {
-    tcp::endpoint where(asio::ip::address_v4::loopback(), static_cast<unsigned short>(port));
+    tcp::endpoint where(address, static_cast<unsigned short>(port));
     server.emplace(io_context.get_executor(), where, options);
   } catch (const std::system_error& e) {
-    fmt::print(stderr, "012_streams: cannot listen on 127.0.0.1:{}: {}\n", port,
+    fmt::print(stderr, "012_streams: cannot listen on {}:{}: {}\n", shown, port,
                e.code().message());
     return 1;
   }
-  fmt::print("listening on 127.0.0.1:{} (max line {} bytes, idle timeout {}); "
-             "try: nc 127.0.0.1 {}; Ctrl-C stops\n",
-             server->port(), options.max_line, tut::seconds(options.idle_timeout),
-             server->port());
-  std::fflush(stdout);
+  log->add(fmt::format("listening on {}:{} (max line {} bytes, idle timeout {}); "
+                       "try: nc {} {}; Ctrl-C stops\n",
+                       shown, server->port(), options.max_line,
+                       tut::seconds(options.idle_timeout), host, server->port()));
   asio::co_spawn(io_context, server->serve(), tut::rethrow);
   asio::co_spawn(io_context, server->stop_on_signals(), tut::rethrow);
   io_context.run();  // returns by itself once the server has shut down
-  fmt::print("stopped: {} connections, {} lines echoed\n", server->stats().accepted,
-             server->stats().lines_echoed);
+  log->add(fmt::format("stopped: {} connections, {} lines echoed\n", server->stats().accepted,
+                       server->stats().lines_echoed));
+  log->flush(std::chrono::seconds(2));
   return 0;
 }
 

@@ -3,18 +3,22 @@
 // The server is three small coroutines per program and two per client:
 //   serve()          the accept loop (asyncio.start_server): one session per connection
 //   run_session()    read a line, write it back, until the client leaves (the handler)
-//   idle_watchdog()  closes a session whose client has sent nothing for a while
+//   watchdog()       closes a session whose client sends nothing, or takes nothing, too long
 // plus stop(), the graceful shutdown. Everything runs on one executor, so the sessions share
 // the server's bookkeeping without locks, exactly like asyncio tasks on one event loop.
 #include "streams.hpp"
 
 #include <algorithm>
+#include <array>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <stdexcept>
 #include <system_error>
 #include <utility>
+
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <asio/buffers_iterator.hpp>
@@ -73,11 +77,16 @@ struct EchoServer::Session {
   std::uint64_t id;
   std::string name;             // the logger's task name
   std::string buffer;           // StreamReader's buffer, reused for every line of this client
-  clock::time_point idle_deadline{};
+  clock::time_point deadline{};  // when the read or write under way has taken too long
   bool reading = false;         // waiting in async_read_until for the client's next line
-  bool timed_out = false;       // the watchdog (not stop()) interrupted that read
+  bool timed_out = false;       // the watchdog (not stop()) interrupted a read or a write
   std::list<std::shared_ptr<Session>>::iterator registered;  // our place in sessions_
 };
+
+template <typename... Args>
+void EchoServer::log(std::string_view task, fmt::format_string<Args...> format, Args&&... args) {
+  options_.log(task, fmt::format(format, std::forward<Args>(args)...));
+}
 
 EchoServer::EchoServer(asio::any_io_executor executor, const tcp::endpoint& endpoint,
                        ServerOptions options)
@@ -92,13 +101,34 @@ EchoServer::EchoServer(asio::any_io_executor executor, const tcp::endpoint& endp
 unsigned short EchoServer::port() const { return acceptor_.local_endpoint().port(); }
 
 asio::awaitable<void> EchoServer::serve() {
+  // The sessions use `this`: serve() must not return while one still runs, whatever ends the
+  // accept loop: stop(), an exception, or the cancellation of serve() itself.
+  std::exception_ptr failure;
+  try {
+    co_await accept_loop();
+  } catch (...) {
+    failure = std::current_exception();  // no co_await inside a catch block: drain below
+  }
+  do_stop();
+  // A cancelled coroutine's next co_await throws at once (throw_if_cancelled), and a second
+  // cancellation would cut the drain short: from here on, serve() ignores cancellation. The
+  // drain is bounded anyway, by shutdown_grace.
+  co_await asio::this_coro::reset_cancellation_state(asio::disable_cancellation());
+  co_await drain();
+  finished_ = true;
+  asio::error_code ignored;
+  if (signals_) signals_->cancel(ignored);  // stop_on_signals() has nothing left to do
+  if (failure) std::rethrow_exception(failure);
+}
+
+asio::awaitable<void> EchoServer::accept_loop() {
   while (!stopping_) {
     auto [error, socket] = co_await acceptor_.async_accept(no_throw);
-    if (error == asio::error::operation_aborted) break;  // stop() closed the acceptor
+    if (error == asio::error::operation_aborted) break;  // stop(), or serve() was cancelled
     if (error) {
       // E.g. EMFILE, out of file descriptors: the server keeps running. Pause briefly
       // instead of retrying in a tight loop that would spin the CPU.
-      tut::log("server", "accept failed: {}", error.message());
+      log("server", "accept failed: {}", error.message());
       asio::steady_timer pause(executor_, milliseconds(100));
       co_await pause.async_wait(no_throw);
       continue;
@@ -112,33 +142,35 @@ asio::awaitable<void> EchoServer::serve() {
     session->registered = sessions_.insert(sessions_.end(), session);
     ++stats_.accepted;
     ++stats_.active;
-    tut::log(session->name, "connected");
+    log(session->name, "connected");
     // One coroutine per connection, like start_server() creating a task per client. Its
     // completion handler logs what escaped it: one broken session never stops the server
     // (the tut::rethrow idea, minus the rethrow).
     auto name = session->name;
-    asio::co_spawn(executor_, run_session(session), [name](std::exception_ptr failure) {
-      if (!failure) return;
-      try {
-        std::rethrow_exception(failure);
-      } catch (const std::exception& e) {
-        tut::log(name, "failed: {}", e.what());
-      } catch (...) {
-        tut::log(name, "failed: unknown exception");
-      }
-    });
-    asio::co_spawn(executor_, idle_watchdog(session), tut::rethrow);
+    asio::co_spawn(executor_, run_session(session),
+                   [name, log = options_.log](std::exception_ptr failure) {
+                     if (!failure) return;
+                     try {
+                       std::rethrow_exception(failure);
+                     } catch (const std::exception& e) {
+                       log(name, fmt::format("failed: {}", e.what()));
+                     } catch (...) {
+                       log(name, "failed: unknown exception");
+                     }
+                   });
+    asio::co_spawn(executor_, watchdog(session), tut::rethrow);
   }
-  do_stop();  // also when serve() itself was cancelled
+}
 
-  // Drain: wait for the sessions to finish (the last one cancels all_closed_), at most
+asio::awaitable<void> EchoServer::drain() {
+  // Wait for the sessions to finish (the last one cancels all_closed_), at most
   // shutdown_grace; then close what is left and wait for those sessions to notice.
-  if (!sessions_.empty()) {
+  if (!sessions_.empty() && !hurry_) {
     all_closed_.expires_after(options_.shutdown_grace);
-    co_await all_closed_.async_wait(no_throw);
+    co_await all_closed_.async_wait(no_throw);  // close_all_now() cancels it too
   }
   if (!sessions_.empty()) {
-    tut::log("server", "grace period over: closing {} session(s)", sessions_.size());
+    log("server", "closing {} session(s) now", sessions_.size());
     for (auto& session : sessions_) {
       asio::error_code ignored;
       session->socket.close(ignored);  // its pending read or write fails: the session ends
@@ -153,11 +185,12 @@ asio::awaitable<void> EchoServer::run_session(std::shared_ptr<Session> session) 
   std::uint64_t lines = 0;
   std::string why;      // how it ended, for the log
   std::string goodbye;  // a last line to send the client, if any
+  bool too_long = false;
   try {
     for (;;) {
       // The watchdog or stop() may have decided while we were echoing (or before we began).
       if (stopping_ || session->timed_out) break;
-      session->idle_deadline = clock::now() + options_.idle_timeout;
+      session->deadline = clock::now() + options_.idle_timeout;  // for the client to send
       session->reading = true;
       // reader.readline() with a limit: reads into the session's buffer until EndOfLine
       // finds a '\n'; n counts the bytes up to and including it. The buffer keeps whatever the
@@ -169,6 +202,7 @@ asio::awaitable<void> EchoServer::run_session(std::shared_ptr<Session> session) 
       if (error == asio::error::not_found) {  // asyncio: LimitOverrunError
         why = fmt::format("line too long (max {} bytes)", options_.max_line);
         goodbye = fmt::format("error: line too long (max {} bytes)\n", options_.max_line);
+        too_long = true;
         ++stats_.too_long;
         break;
       }
@@ -178,6 +212,7 @@ asio::awaitable<void> EchoServer::run_session(std::shared_ptr<Session> session) 
         if (!session->buffer.empty()) {
           ++lines;
           ++stats_.lines_echoed;
+          session->deadline = clock::now() + options_.idle_timeout;
           co_await asio::async_write(socket, asio::buffer(session->buffer), no_throw);
         }
         why = fmt::format("client closed after {} line(s)", lines);
@@ -194,8 +229,16 @@ asio::awaitable<void> EchoServer::run_session(std::shared_ptr<Session> session) 
       // Writing a line in pieces would let Nagle's algorithm hold the second piece back.
       std::size_t end = n;  // usually one line, nothing after it: no need to search again
       if (session->buffer.size() > n) end = session->buffer.rfind('\n') + 1;
+      // The same deadline for the client to take the echo: one that sends without ever
+      // reading fills the kernel's buffers, and this write would otherwise wait forever.
+      session->deadline = clock::now() + options_.idle_timeout;
       auto [write_error, written] = co_await asio::async_write(
           socket, asio::buffer(session->buffer.data(), end), no_throw);
+      if (write_error && session->timed_out) {
+        why = fmt::format("not reading its echoes for {}", tut::seconds(options_.idle_timeout));
+        ++stats_.idle_closed;  // no goodbye: it would not read it either
+        break;
+      }
       if (write_error) {
         why = write_error.message();
         ++stats_.errors;
@@ -216,16 +259,33 @@ asio::awaitable<void> EchoServer::run_session(std::shared_ptr<Session> session) 
       why = "server shutting down";
       goodbye = "bye: server shutting down\n";
     }
-    tut::log(session->name, "{}: closing", why);
+    log(session->name, "{}: closing", why);
     if (!goodbye.empty()) {
-      // Bounded like any write: stop()'s grace period closes the socket if it hangs.
+      // Bounded like any write: by the watchdog, and by stop()'s grace period.
+      session->deadline = clock::now() + options_.idle_timeout;
       co_await asio::async_write(socket, asio::buffer(goodbye), no_throw);
     }
+    if (too_long && !stopping_) {
+      // Closing a socket with unread input makes the kernel send a reset (RST), and a reset
+      // can destroy the error line before the client has read it, typically while the client
+      // is still writing the rest of its long line. So send FIN after the line, then read and
+      // drop whatever the client still sends until it closes too (at most idle_timeout).
+      asio::error_code ignored;
+      socket.shutdown(tcp::socket::shutdown_send, ignored);
+      session->deadline = clock::now() + options_.idle_timeout;
+      session->reading = true;  // stop() may interrupt this read
+      std::array<char, 4096> dropped;
+      for (;;) {
+        auto [error, n] = co_await socket.async_read_some(asio::buffer(dropped), no_throw);
+        if (error) break;  // eof: the client has closed; or the watchdog, or stop()
+      }
+      session->reading = false;
+    }
   } catch (const std::exception& e) {  // e.g. bad_alloc: still this session's problem only
-    tut::log(session->name, "failed: {}", e.what());
+    log(session->name, "failed: {}", e.what());
     ++stats_.errors;
   } catch (...) {  // whatever it was, the cleanup below must run
-    tut::log(session->name, "failed: unknown exception");
+    log(session->name, "failed: unknown exception");
     ++stats_.errors;
   }
 
@@ -239,22 +299,21 @@ asio::awaitable<void> EchoServer::run_session(std::shared_ptr<Session> session) 
   if (stopping_ && sessions_.empty()) all_closed_.cancel();  // wake serve()'s drain
 }
 
-asio::awaitable<void> EchoServer::idle_watchdog(std::shared_ptr<Session> session) {
-  // A deadline, not a timer per line: the session only stores idle_deadline before each
-  // read (cheap), and this coroutine wakes up once per timeout period to look at it.
+asio::awaitable<void> EchoServer::watchdog(std::shared_ptr<Session> session) {
+  // A deadline, not a timer per line: the session only stores `deadline` before each read
+  // and write (cheap), and this coroutine wakes up once per timeout period to look at it.
   for (;;) {
-    session->watchdog.expires_at(session->idle_deadline);
+    session->watchdog.expires_at(session->deadline);
     auto [error] = co_await session->watchdog.async_wait(no_throw);
     if (error || !session->socket.is_open()) co_return;  // the session is over
     auto now = clock::now();
-    if (now < session->idle_deadline) continue;  // a line arrived since: sleep on
-    if (!session->reading) {  // busy echoing (e.g. to a slow reader): not idle
-      session->idle_deadline = now + options_.idle_timeout;
-      continue;
-    }
+    if (now < session->deadline) continue;  // the session moved on since: sleep on
+    // The client has sent nothing (we are reading) or taken nothing (we are writing) for
+    // idle_timeout: the session's read or write fails with operation_aborted. The next
+    // deadline bounds what the session still does (its goodbye).
     session->timed_out = true;
-    session->socket.cancel();  // the session's read fails with operation_aborted
-    co_return;
+    session->socket.cancel();
+    session->deadline = now + options_.idle_timeout;
   }
 }
 
@@ -274,38 +333,54 @@ void EchoServer::do_stop() {
     // echoing finishes its write first (it checks stopping_ before its next read).
     if (session->reading) session->socket.cancel(ignored);
   }
-  if (signals_) signals_->cancel(ignored);  // stop_on_signals() has nothing left to do
+}
+
+void EchoServer::close_all_now() {
+  hurry_ = true;
+  all_closed_.cancel();  // serve()'s drain stops waiting for the grace period
 }
 
 asio::awaitable<void> EchoServer::stop_on_signals() {
-  if (stopping_) co_return;
+  if (finished_) co_return;
   // loop.add_signal_handler(SIGINT, ...): Asio turns the signal into a completion, so the
-  // handler is ordinary code on our executor instead of async-signal-safe code.
+  // handler is ordinary code on our executor instead of async-signal-safe code. The set
+  // stays installed until serve() returns: a second Ctrl-C during the grace period must
+  // not fall back to the default action (killing the process with no message).
   asio::signal_set signals(executor_, SIGINT, SIGTERM);
   signals_ = &signals;
-  auto [error, signal_number] = co_await signals.async_wait(no_throw);
+  for (;;) {
+    auto [error, signal_number] = co_await signals.async_wait(no_throw);
+    if (error) break;  // cancelled: serve() has returned
+    auto name = signal_number == SIGINT ? "SIGINT" : "SIGTERM";
+    if (!stopping_) {
+      log("server", "{} received: stop accepting, close idle sessions", name);
+      do_stop();
+    } else {
+      log("server", "{} received again: no grace period", name);
+      close_all_now();
+    }
+  }
   signals_ = nullptr;
-  if (error) co_return;  // cancelled: the server stopped for another reason
-  tut::log("server", "{} received: stop accepting, close idle sessions",
-           signal_number == SIGINT ? "SIGINT" : "SIGTERM");
-  do_stop();
 }
 
 // ---------------------------------------------------------------------------------- client
 
 asio::awaitable<LineClient> LineClient::connect(std::string host, std::string port) {
   auto executor = co_await asio::this_coro::executor;
+  // "[::1]" is how an IPv6 address is written next to a port; the brackets are not part of it.
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  bool numeric_port = !port.empty() && port.find_first_not_of("0123456789") == std::string::npos;
+  // getaddrinfo() would accept "99999" and silently use it modulo 65536 (port 34463).
+  if (numeric_port && (port.size() > 5 || std::stoul(port) > 65535))
+    throw std::invalid_argument(fmt::format("invalid port {} (0-65535)", port));
   std::vector<tcp::endpoint> endpoints;
   // Like asyncio, skip the resolver for a numeric address and port ("127.0.0.1", "8080"):
   // getaddrinfo() blocks, so Asio runs it on a background thread of its own.
   asio::error_code not_numeric;
   auto address = asio::ip::make_address(host, not_numeric);
-  auto number = port.empty() || port.size() > 5 ||
-                        port.find_first_not_of("0123456789") != std::string::npos
-                    ? 65536ul
-                    : std::stoul(port);
-  if (!not_numeric && number <= 65535) {
-    endpoints.emplace_back(address, static_cast<unsigned short>(number));
+  if (!not_numeric && numeric_port) {
+    endpoints.emplace_back(address, static_cast<unsigned short>(std::stoul(port)));
   } else {
     tcp::resolver resolver(executor);
     auto [error, results] = co_await resolver.async_resolve(host, port, no_throw);
@@ -326,10 +401,14 @@ asio::awaitable<void> LineClient::write(std::string data) {
 }
 
 asio::awaitable<std::optional<std::string>> LineClient::read_line() {
+  // Once the stream has ended, never read again: with Asio's reactor, a read after the one
+  // that returned the last bytes and the end of stream together may never complete.
+  if (at_eof_) co_return std::nullopt;
   // 16 MiB: the client's own limit, so a broken server cannot make it use all memory.
   auto [error, n] = co_await asio::async_read_until(
       socket_, asio::dynamic_buffer(buffer_, std::size_t{16} << 20), '\n', no_throw);
   if (error == asio::error::eof) {
+    at_eof_ = true;
     if (buffer_.empty()) co_return std::nullopt;  // readline() would return b""
     co_return std::exchange(buffer_, {});         // the partial last line
   }
@@ -383,41 +462,55 @@ asio::awaitable<std::vector<std::string>> echo_conversation(std::string host, st
 // ------------------------------------------------------------------ the interactive client
 
 namespace {
-// stdin -> server, line by line. At end of input, half-close so the server finishes.
-asio::awaitable<void> send_typed_lines(asio::posix::stream_descriptor* input, LineClient* client) {
-  std::string typed;
+// stdin -> server, as it comes: no line length limit, a last line without '\n' is sent
+// as it is. At end of input, half-close (the server then finishes and closes its side).
+asio::awaitable<void> send_input(asio::posix::stream_descriptor* input, LineClient* client,
+                                 bool* input_done) {
+  std::array<char, 64 * 1024> chunk;
   for (;;) {
-    auto [error, n] = co_await asio::async_read_until(
-        *input, asio::dynamic_buffer(typed, std::size_t{1} << 20), '\n', no_throw);
+    auto [error, n] = co_await input->async_read_some(asio::buffer(chunk), no_throw);
     if (error == asio::error::operation_aborted) co_return;  // the server went away
-    if (error && error != asio::error::eof) {
-      fmt::print(stderr, "cannot read standard input: {}\n", error.message());
-    }
-    if (error) {  // end of input: send a partial last line, then half-close
-      co_await asio::async_write(client->socket(), asio::buffer(typed), no_throw);
+    if (error) {  // end of input (or an unreadable stdin): nothing more to send
+      if (error != asio::error::eof)
+        fmt::print(stderr, "cannot read standard input: {}\n", error.message());
+      *input_done = true;
       asio::error_code ignored;
       client->socket().shutdown(tcp::socket::shutdown_send, ignored);
       co_return;
     }
-    std::string line = typed.substr(0, n);
-    typed.erase(0, n);
     auto [write_error, written] =
-        co_await asio::async_write(client->socket(), asio::buffer(line), no_throw);
+        co_await asio::async_write(client->socket(), asio::buffer(chunk.data(), n), no_throw);
     if (write_error) co_return;  // print_replies() reports why
   }
 }
 
 // server -> print, until the server closes; then stop reading stdin.
 asio::awaitable<void> print_replies(LineClient* client, asio::posix::stream_descriptor* input,
-                                    std::function<void(std::string_view)> print, bool* lost) {
+                                    std::function<void(std::string_view)> print,
+                                    const bool* input_done, bool* failed) {
   try {
     while (auto line = co_await client->read_line()) print(*line);
+    if (!*input_done) {  // it closed while we still had input to send
+      fmt::print(stderr, "the server closed the connection\n");
+      *failed = true;
+    }
   } catch (const std::system_error& e) {
     fmt::print(stderr, "connection lost: {}\n", e.code().message());
-    *lost = true;
+    *failed = true;
   }
   asio::error_code ignored;
-  input->cancel(ignored);  // send_typed_lines() stops waiting for stdin
+  input->cancel(ignored);  // send_input() stops waiting for stdin
+}
+
+// Asio makes a descriptor non-blocking (O_NONBLOCK) to wait for it. That flag belongs to the
+// "open file description", which dup() shares: the shell's terminal would stay non-blocking
+// after we exit, and the next program to read it would fail with EAGAIN. Opening the same
+// file again through /proc gives us a description of our own. (A socket cannot be reopened:
+// then share it, and put its flags back when done.)
+int open_own_copy(int fd) {
+  auto path = fmt::format("/proc/self/fd/{}", fd);
+  int own = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  return own >= 0 ? own : ::dup(fd);
 }
 }  // namespace
 
@@ -427,19 +520,22 @@ asio::awaitable<int> interactive_client(std::string host, std::string port, int 
   std::optional<LineClient> client;
   try {
     client.emplace(co_await LineClient::connect(host, port));
-  } catch (const std::system_error& e) {
+  } catch (const std::exception& e) {  // cannot resolve or connect, or an invalid port
     fmt::print(stderr, "{}\n", e.what());
     co_return 1;
   }
   // A stream_descriptor makes stdin one more asynchronous stream on the io_context, so one
-  // thread waits for the keyboard and the network at once. dup(): it closes its own copy.
-  asio::posix::stream_descriptor input(executor, ::dup(input_fd));
-  bool lost = false;
+  // thread waits for the keyboard and the network at once. It closes its own copy.
+  int flags = ::fcntl(input_fd, F_GETFL);
+  asio::posix::stream_descriptor input(executor, open_own_copy(input_fd));
+  bool input_done = false;
+  bool failed = false;
   using namespace asio::experimental::awaitable_operators;
-  auto sending = send_typed_lines(&input, &*client);
-  auto receiving = print_replies(&*client, &input, std::move(print), &lost);
+  auto sending = send_input(&input, &*client, &input_done);
+  auto receiving = print_replies(&*client, &input, std::move(print), &input_done, &failed);
   co_await (std::move(sending) && std::move(receiving));  // both directions at once
-  co_return lost ? 1 : 0;
+  if (flags != -1) ::fcntl(input_fd, F_SETFL, flags);     // in case it was shared
+  co_return failed ? 1 : 0;
 }
 
 }  // namespace lesson012

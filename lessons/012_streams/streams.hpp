@@ -25,6 +25,9 @@
 // - Shutting down is yours to write: Server.close() stops accepting, but the sessions, the
 //   idle timeouts and the drain deadline (asyncio 3.13's close_clients()/abort_clients())
 //   are the few lines of EchoServer::stop() below.
+// - Every wait for a client has a deadline, in both directions: a client that sends nothing,
+//   or sends without ever reading its echoes (so that our write cannot finish), is closed
+//   after idle_timeout. asyncio's drain() would wait for such a client forever.
 #pragma once
 
 #include <chrono>
@@ -35,6 +38,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <asio/any_io_executor.hpp>
@@ -42,6 +46,9 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
+#include <fmt/format.h>
+
+#include "log.hpp"
 
 namespace lesson012 {
 
@@ -50,14 +57,18 @@ using std::chrono::milliseconds;
 
 /// The server's limits: StreamReader's `limit`, an idle timeout, and a drain deadline.
 struct ServerOptions {
-  /// Longest accepted line, '\n' included. A longer one gets an error line and is closed.
+  /// Longest accepted line, '\n' included. A longer one gets an error line, then the
+  /// connection is closed once the client has closed its side (or after idle_timeout).
   std::size_t max_line = 64 * 1024;
-  /// A client that sends nothing for this long is told so and closed.
+  /// A client that sends nothing for this long is told so ("bye: idle for ...") and closed.
+  /// The same deadline bounds every write: a client that sends but does not read its echoes
+  /// (so that our write cannot finish) is closed after this long, without a goodbye.
   milliseconds idle_timeout = std::chrono::seconds(60);
   /// On stop(): how long echoes already under way may take before their sockets are closed.
   milliseconds shutdown_grace = std::chrono::seconds(2);
-  /// Log every echoed line (the demo does; a benchmark must not).
-  bool log_lines = false;
+  /// Where the server's log lines go, as (task, message). The default prints them at once
+  /// (tut::log_line); --serve passes one that never makes the event loop wait for stdout.
+  std::function<void(std::string_view, std::string_view)> log = tut::log_line;
 };
 
 /// What the server has done so far (read on the io_context's thread).
@@ -66,7 +77,7 @@ struct ServerStats {
   std::uint64_t active = 0;        ///< sessions still running
   std::uint64_t lines_echoed = 0;  ///< complete lines written back
   std::uint64_t too_long = 0;      ///< sessions closed for an over-long line
-  std::uint64_t idle_closed = 0;   ///< sessions closed by the idle timeout
+  std::uint64_t idle_closed = 0;   ///< sessions closed by the idle timeout (either direction)
   std::uint64_t errors = 0;        ///< sessions ended by a socket error (reset, ...)
 };
 
@@ -85,7 +96,9 @@ class EchoServer {
 
   /// serve_forever(): accepts connections and runs one session coroutine per client until
   /// stop(); then returns once every session has ended. One session's error never ends
-  /// another session or the server.
+  /// another session or the server. Cancelling serve() (e.g. `serve() || timeout`) is a
+  /// stop(): it too returns only once every session has ended, so the server object may be
+  /// destroyed as soon as serve() has returned, whatever ended it.
   asio::awaitable<void> serve();
 
   /// Graceful shutdown, Server.close() + wait_closed() with a deadline: stop accepting,
@@ -95,18 +108,23 @@ class EchoServer {
   /// outlives the call's effect (it runs on the server's executor). serve() returns when done.
   void stop();
 
-  /// Calls stop() on the first SIGINT or SIGTERM, like loop.add_signal_handler(). Returns
-  /// when a signal arrived or, without one, once the server has stopped for another reason.
+  /// Calls stop() on the first SIGINT or SIGTERM, like loop.add_signal_handler(). A second
+  /// one, during the grace period, closes the sessions still running at once (asyncio's
+  /// abort_clients()). Returns once serve() has returned, whatever stopped it.
   asio::awaitable<void> stop_on_signals();
 
   const ServerStats& stats() const { return stats_; }
 
  private:
   struct Session;  // one connection: its socket, its buffer, why it is closing
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> drain();
   asio::awaitable<void> run_session(std::shared_ptr<Session> session);
-  asio::awaitable<void> idle_watchdog(std::shared_ptr<Session> session);
-  asio::awaitable<void> drain_then_close_all();
+  asio::awaitable<void> watchdog(std::shared_ptr<Session> session);
   void do_stop();
+  void close_all_now();
+  template <typename... Args>
+  void log(std::string_view task, fmt::format_string<Args...> format, Args&&... args);
 
   asio::any_io_executor executor_;
   tcp::acceptor acceptor_;
@@ -116,22 +134,25 @@ class EchoServer {
   asio::steady_timer all_closed_;  // "event": cancelled when the last session ends
   asio::signal_set* signals_ = nullptr;  // stop_on_signals()'s, while it waits
   bool stopping_ = false;
+  bool hurry_ = false;     // a second signal: no grace period
+  bool finished_ = false;  // serve() has returned
   std::uint64_t next_id_ = 1;
 };
 
 /// The client side: asyncio.open_connection()'s (reader, writer) in one object.
 class LineClient {
  public:
-  /// open_connection(host, port): resolve, then try each address until one connects.
-  /// Throws std::system_error "cannot connect to HOST:PORT: <reason>" on failure.
+  /// open_connection(host, port): resolve, then try each address until one connects. An IPv6
+  /// address may be written in brackets ("[::1]"). Throws std::system_error "cannot connect
+  /// to HOST:PORT: <reason>" on failure, std::invalid_argument for a port number > 65535.
   static asio::awaitable<LineClient> connect(std::string host, std::string port);
   explicit LineClient(tcp::socket socket) : socket_(std::move(socket)) {}
 
   /// writer.write(data) + await writer.drain(): one async_write of all of `data`.
   asio::awaitable<void> write(std::string data);
   /// reader.readline(): the next line with its '\n'; at end of stream, the partial last
-  /// line if any, else std::nullopt (asyncio returns b""). Throws on a connection error,
-  /// e.g. "Connection reset by peer".
+  /// line if any, then std::nullopt (asyncio returns b""), without reading the socket again.
+  /// Throws on a connection error, e.g. "Connection reset by peer".
   asio::awaitable<std::optional<std::string>> read_line();
   /// writer.write_eof(): shutdown(send). The server sees end of stream, we can still read.
   void write_eof();
@@ -143,6 +164,7 @@ class LineClient {
  private:
   tcp::socket socket_;
   std::string buffer_;  // bytes read past the last line returned (StreamReader's buffer)
+  bool at_eof_ = false;  // the server has closed its side: nothing more will come
 };
 
 /// One client conversation: connect, send each line and read its echo, half-close, then
@@ -151,10 +173,11 @@ class LineClient {
 asio::awaitable<std::vector<std::string>> echo_conversation(std::string host, std::string port,
                                                             std::vector<std::string> lines);
 
-/// The `--connect` mode: lines read from `input_fd` (stdin) go to the server, and every line
-/// the server sends is passed to `print`. At end of input it half-closes and ends when the
-/// server has closed too; it also ends when the server goes away. Returns 0, or 1 if the
-/// connection failed or was lost (the reason is printed on stderr).
+/// The `--connect` mode: what is read from `input_fd` (stdin) goes to the server as it comes
+/// (no line length limit), and every line the server sends is passed to `print`. At end of
+/// input it half-closes and ends when the server has closed too. Returns 0; or 1, with the
+/// reason on stderr, if the connection failed, was lost, or was closed by the server before
+/// the end of input. `input_fd` is left as it was (blocking, if it was).
 asio::awaitable<int> interactive_client(std::string host, std::string port, int input_fd,
                                         std::function<void(std::string_view)> print);
 
