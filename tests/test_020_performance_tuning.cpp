@@ -1,4 +1,8 @@
 #include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <utility>
+#include <vector>
 #include <memory>
 #include <string>
 #include <thread>
@@ -167,4 +171,130 @@ TEST_CASE("the table shows each row as a ratio to the baseline") {
   // A server in another process: its allocations are not ours to count.
   CHECK(table.find("other process") != std::string::npos);
   CHECK(table.substr(table.find("other process")).find(" -") != std::string::npos);
+}
+
+TEST_CASE("a strand of any_io_executor allocates per round trip and a typed strand does not") {
+  // The lesson's headline count: strand<any_io_executor> (72 bytes) does not fit
+  // any_io_executor's in-place buffer, so every executor copy allocates, about 15 times per
+  // round trip; strand<io_context::executor_type> fits, leaving only the baseline's copy of
+  // the line (1). Counts, not timings: they do not depend on the machine's speed.
+  auto any_strand = start_server(Variant::strands, 2);
+  auto typed_strand = start_server(Variant::small_strands, 2);
+  LoadResult any = load_with_exact_count(any_strand->port(), 2, 200);
+  LoadResult typed = load_with_exact_count(typed_strand->port(), 2, 200);
+  REQUIRE(any.errors + typed.errors == 0);
+  REQUIRE(any.round_trips == 400);
+  REQUIRE(typed.round_trips == 400);
+  double any_each = double(any.allocations) / any.round_trips;
+  double typed_each = double(typed.allocations) / typed.round_trips;
+  INFO("strand<any_io_executor>: " << any_each << " allocations per round trip, "
+       "strand<io_context::executor_type>: " << typed_each);
+  CHECK(typed_each < any_each);
+  CHECK(any_each - typed_each > 5);  // "about 15 times" against "about once"
+  CHECK(any_each < 50);
+  CHECK(typed_each >= 1.0);  // the baseline's copy of each line is still there
+  CHECK(typed_each < 2.0);
+}
+
+TEST_CASE("reuse_port lets a second acceptor listen on the same port, and only with it") {
+  asio::io_context context;
+  auto listening = [&](bool reuse, unsigned short port) {
+    tcp::acceptor acceptor(context, tcp::v4());
+    if (reuse) acceptor.set_option(reuse_port{});
+    acceptor.bind(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    acceptor.listen();
+    return acceptor;
+  };
+  tcp::acceptor first = listening(true, 0);
+  unsigned short port = first.local_endpoint().port();
+  tcp::acceptor second = listening(true, port);  // the kernel now spreads connections
+  CHECK(second.local_endpoint().port() == port);
+  try {
+    listening(false, port);
+    FAIL("a third acceptor bound a busy port without SO_REUSEPORT");
+  } catch (const std::system_error& e) {
+    CHECK(e.code() == asio::error::address_in_use);
+  }
+}
+
+TEST_CASE("the warm-up is not counted: the window opens after it and closes after the time") {
+  auto server = start_server(Variant::in_place);
+  std::vector<std::pair<bool, std::chrono::steady_clock::time_point>> edges;
+  LoadOptions options;
+  options.port = std::to_string(server->port());
+  options.connections = 2;
+  options.warmup = 0.1;
+  options.seconds = 0.1;
+  options.on_window = [&edges](bool open) {
+    edges.emplace_back(open, std::chrono::steady_clock::now());
+  };
+  auto start = std::chrono::steady_clock::now();
+  LoadResult result = run_load(options);
+  REQUIRE(edges.size() == 2);
+  CHECK(edges[0].first);
+  CHECK_FALSE(edges[1].first);
+  CHECK(edges[0].second - start >= std::chrono::milliseconds(100));  // timers never fire early
+  CHECK(edges[1].second - edges[0].second >= std::chrono::milliseconds(100));
+  CHECK(result.seconds >= 0.1);
+  CHECK(result.errors == 0);
+  CHECK(result.round_trips > 0);
+}
+
+TEST_CASE("the report line carries a result from the child process back intact") {
+  LoadResult sent;
+  sent.round_trips = 12345;
+  sent.seconds = 0.25;
+  sent.p50 = microseconds(42);
+  sent.p99 = microseconds(4200);
+  sent.errors = 1;
+  sent.first_error = "connection 3, round trip 7: the echo differs from the line sent";
+  auto got = parse_report_line(report_line(sent) + "\n");
+  REQUIRE(got);
+  CHECK(got->round_trips == 12345);
+  CHECK(got->seconds == 0.25);
+  CHECK(got->p50 == microseconds(42));
+  CHECK(got->p99 == microseconds(4200));
+  CHECK(got->errors == 1);
+  CHECK(got->first_error == sent.first_error);
+  CHECK_FALSE(parse_report_line("window open\n"));
+}
+
+TEST_CASE("the load generator in its own process measures a server here, and its allocations") {
+  // The lesson program next to this test program is the child (see test_019).
+  auto program = std::filesystem::read_symlink("/proc/self/exe").parent_path() /
+                 "020_performance_tuning";
+  REQUIRE(std::filesystem::exists(program));
+  auto server = start_server(Variant::baseline);
+  LoadOptions options;
+  options.port = std::to_string(server->port());
+  options.connections = 2;
+  options.warmup = 0.05;
+  options.seconds = 0.2;
+  LoadResult result = run_load_in_child(options, -1, program.string());
+  INFO(result.first_error);
+  REQUIRE(result.errors == 0);
+  REQUIRE(result.round_trips > 0);
+  // The child's own allocations are not ours: what this process counted over the child's
+  // window is the server's one copy per echo (give or take the echoes at the two edges).
+  double each = double(result.allocations) / result.round_trips;
+  INFO(result.allocations << " allocations, " << result.round_trips << " round trips");
+  CHECK(each > 0.5);
+  CHECK(each < 1.5);
+}
+
+TEST_CASE("a load generator that cannot connect comes back as an error, not a hang") {
+  unsigned short port;
+  {
+    asio::io_context context;
+    tcp::acceptor acceptor(context, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    port = acceptor.local_endpoint().port();
+  }
+  auto program = std::filesystem::read_symlink("/proc/self/exe").parent_path() /
+                 "020_performance_tuning";
+  LoadOptions options;
+  options.port = std::to_string(port);
+  options.seconds = 0.1;
+  LoadResult result = run_load_in_child(options, -1, program.string());
+  CHECK(result.errors == 1);
+  CHECK_THAT(result.first_error, tut::test::ContainsSubstring("printed no result"));
 }

@@ -1,11 +1,17 @@
 // Lesson 020: the servers, the load generator, the allocation counter and the table.
 #include "tuning.hpp"
 
+#include <fcntl.h>
+#include <sched.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstdio>
+#include <cstring>
 #include <list>
 #include <mutex>
 #include <thread>
@@ -13,6 +19,7 @@
 #include <asio/connect.hpp>
 #include <asio/io_context.hpp>
 #include <asio/read.hpp>
+#include <asio/steady_timer.hpp>
 #include <fmt/core.h>
 
 #include "echo_session.hpp"
@@ -39,14 +46,11 @@ std::string label(Variant variant) {
 
 namespace {
 
-/// Asio has no public name for SO_REUSEPORT; its own boolean option template makes one.
-using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
-
 tcp::acceptor listen_on(asio::io_context& context, unsigned short port, bool reuseport) {
   tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), port);
   tcp::acceptor acceptor(context, endpoint.protocol());
   acceptor.set_option(tcp::acceptor::reuse_address(true));
-  if (reuseport) acceptor.set_option(reuse_port(true));  // several listeners, one port:
+  if (reuseport) acceptor.set_option(reuse_port{});     // several listeners, one port:
   acceptor.bind(endpoint);                                // the kernel spreads connections
   acceptor.listen();
   return acceptor;
@@ -190,12 +194,28 @@ struct Histogram {
 
 struct LoadState {
   LoadOptions options;
-  clock::time_point deadline;
+  clock::time_point stop_sending;  // time mode: the end of the measured window
+  bool measuring = false;          // inside the measured window: count what completes
   Histogram latency;
   LoadResult result;
   int running = 0;
-  clock::time_point last_done;
+  clock::time_point window_open, window_closed;
+  std::uint64_t allocations_open = 0, allocations_closed = 0;
 };
+
+void open_window(LoadState* state) {
+  state->measuring = true;
+  state->allocations_open = allocation_count();
+  state->window_open = clock::now();
+  if (state->options.on_window) state->options.on_window(true);
+}
+void close_window(LoadState* state) {
+  if (!state->measuring) return;
+  state->measuring = false;
+  state->allocations_closed = allocation_count();
+  state->window_closed = clock::now();
+  if (state->options.on_window) state->options.on_window(false);
+}
 
 /// One connection's ping-pong loop. `state` outlives the io_context run (a pointer, since a
 /// coroutine's reference parameters dangle after its first suspension).
@@ -205,7 +225,7 @@ asio::awaitable<void> ping_pong(tcp::socket socket, int id, LoadState* state) {
   try {
     socket.set_option(tcp::no_delay(true));
     for (; state->options.round_trips_each ? k < state->options.round_trips_each
-                                           : clock::now() < state->deadline; ++k) {
+                                           : clock::now() < state->stop_sending; ++k) {
       // A different line every time, so an echo of a stale or foreign line is caught.
       for (std::size_t i = 0; i + 1 < sent.size(); ++i) sent[i] = 'a' + (id * 7 + k + i) % 26;
       sent.back() = '\n';
@@ -213,14 +233,17 @@ asio::awaitable<void> ping_pong(tcp::socket socket, int id, LoadState* state) {
       co_await asio::async_write(socket, asio::buffer(sent), asio::use_awaitable);
       co_await asio::async_read(socket, asio::buffer(echoed), asio::use_awaitable);
       if (echoed != sent) throw std::runtime_error("the echo differs from the line sent");
-      state->latency.add(clock::now() - start);
-      ++state->result.round_trips;
+      if (state->measuring) {  // warm-up round trips are checked, not counted
+        state->latency.add(clock::now() - start);
+        ++state->result.round_trips;
+      }
     }
   } catch (const std::exception& e) {
     if (state->result.errors++ == 0)
       state->result.first_error = fmt::format("connection {}, round trip {}: {}", id, k, e.what());
   }
-  if (--state->running == 0) state->last_done = clock::now();
+  // Count mode: the window closes with the last connection's last echo.
+  if (--state->running == 0) close_window(state);
 }
 
 }  // namespace
@@ -241,26 +264,130 @@ LoadResult run_load(LoadOptions options) {
   auto state = std::make_unique<LoadState>();
   state->options = options;
   state->running = options.connections;
-  auto start = clock::now();
-  state->deadline = start + std::chrono::duration_cast<clock::duration>(
-                                std::chrono::duration<double>(options.seconds));
-  std::uint64_t allocations_before = allocation_count();
+  auto seconds = [](double s) {
+    return std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(s));
+  };
+  // Time mode: warm-up, then a window opened and closed by two timers; count mode: the
+  // window is the whole run.
+  asio::steady_timer opens(context), closes(context);
+  bool time_mode = options.round_trips_each == 0;
+  if (time_mode) {
+    opens.expires_after(seconds(options.warmup));
+    closes.expires_after(seconds(options.warmup + options.seconds));
+    state->stop_sending = closes.expiry();
+    opens.async_wait([s = state.get()](std::error_code) { open_window(s); });
+    closes.async_wait([s = state.get()](std::error_code) { close_window(s); });
+  } else {
+    open_window(state.get());
+  }
   for (int i = 0; i < options.connections; ++i)
     asio::co_spawn(context, ping_pong(std::move(sockets[i]), i, state.get()),
                    [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
   // A server that stops answering must not hang the generator: 2 s of grace, then give up.
-  context.run_until(state->deadline + std::chrono::seconds(2));
-  LoadResult result = state->result;
-  result.allocations = allocation_count() - allocations_before;
+  auto give_up = clock::now() + seconds(options.warmup + options.seconds) +
+                 std::chrono::seconds(2);
+  context.run_until(give_up);
   if (state->running > 0) {
-    result.errors += state->running;
-    if (result.first_error.empty()) result.first_error = "no echo within 2 s";
-    state->last_done = clock::now();
+    state->result.errors += state->running;
+    if (state->result.first_error.empty()) state->result.first_error = "no echo within 2 s";
   }
-  result.seconds = std::chrono::duration<double>(state->last_done - start).count();
+  close_window(state.get());  // if nothing closed it yet
+  LoadResult result = state->result;
+  result.allocations = state->allocations_closed - state->allocations_open;
+  result.seconds = std::chrono::duration<double>(state->window_closed - state->window_open).count();
   result.p50 = state->latency.percentile(0.50, result.round_trips);
   result.p99 = state->latency.percentile(0.99, result.round_trips);
   return result;
+}
+
+// ---- The load generator in a process of its own. ------------------------------------------
+std::string report_line(const LoadResult& r) {
+  return fmt::format("result {} {:.6f} {} {} {} {}", r.round_trips, r.seconds, r.p50.count(),
+                     r.p99.count(), r.errors, r.first_error);
+}
+
+std::optional<LoadResult> parse_report_line(const std::string& line) {
+  LoadResult r;
+  unsigned long long round_trips = 0, errors = 0;
+  long p50 = 0, p99 = 0;
+  int used = 0;
+  if (std::sscanf(line.c_str(), "result %llu %lf %ld %ld %llu%n", &round_trips, &r.seconds,
+                  &p50, &p99, &errors, &used) != 5)
+    return std::nullopt;
+  r.round_trips = round_trips;
+  r.errors = errors;
+  r.p50 = microseconds(p50);
+  r.p99 = microseconds(p99);
+  if (line.size() > static_cast<std::size_t>(used) + 1) r.first_error = line.substr(used + 1);
+  while (!r.first_error.empty() && r.first_error.back() == '\n') r.first_error.pop_back();
+  return r;
+}
+
+Pinning pin_servers_away_from_load() {
+  Pinning pinning;
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0 || CPU_COUNT(&allowed) < 2)
+    return pinning;  // one CPU: nothing to separate
+  cpu_set_t servers;
+  CPU_ZERO(&servers);
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &allowed)) continue;
+    if (pinning.load_cpu >= 0) {  // the previous "last" goes to the servers
+      CPU_SET(pinning.load_cpu, &servers);
+      pinning.server_cpus.push_back(pinning.load_cpu);
+    }
+    pinning.load_cpu = cpu;
+  }
+  if (sched_setaffinity(0, sizeof servers, &servers) != 0) return Pinning{};
+  return pinning;
+}
+
+LoadResult run_load_in_child(const LoadOptions& options, int load_cpu, std::string program) {
+  // Everything the child needs is built before fork(): between fork() and exec() a child of
+  // a multi-threaded process may only make system calls (another thread may hold a lock).
+  std::vector<std::string> args{program, "--connect-load", options.host, options.port,
+                                "--connections", std::to_string(options.connections),
+                                "--seconds", fmt::format("{}", options.seconds),
+                                "--size", std::to_string(options.size),
+                                "--warmup", fmt::format("{}", options.warmup), "--report"};
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  cpu_set_t load_set;
+  CPU_ZERO(&load_set);
+  if (load_cpu >= 0) CPU_SET(load_cpu, &load_set);
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
+  pid_t child = fork();
+  if (child < 0) throw std::system_error(errno, std::generic_category(), "fork");
+  if (child == 0) {
+    if (load_cpu >= 0) sched_setaffinity(0, sizeof load_set, &load_set);
+    dup2(out[1], 1);  // dup2's copy does not inherit O_CLOEXEC
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  // Our allocations over the child's window are the servers' (this thread only reads).
+  std::uint64_t open = 0, closed = 0;
+  std::optional<LoadResult> result;
+  char line[512];
+  FILE* from_child = fdopen(out[0], "r");
+  while (std::fgets(line, sizeof line, from_child)) {
+    if (std::strcmp(line, "window open\n") == 0) open = closed = allocation_count();
+    else if (std::strcmp(line, "window closed\n") == 0) closed = allocation_count();
+    else result = parse_report_line(line);
+  }
+  std::fclose(from_child);
+  int status = 0;
+  waitpid(child, &status, 0);
+  if (!result) {
+    result.emplace();
+    result->errors = 1;
+    result->first_error = fmt::format("the load generator {} printed no result (status {})",
+                                      program, status);
+  }
+  result->allocations = closed - open;
+  return *result;
 }
 
 // ---- The table. ----------------------------------------------------------------------------

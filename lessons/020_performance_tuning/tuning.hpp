@@ -19,8 +19,11 @@
 // - Allocation is visible and countable: a replaced global operator new (tuning.cpp).
 #pragma once
 
+#include <sys/socket.h>
+
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,6 +53,17 @@ enum class Variant {
 /// The row label of a variant in the table, e.g. "baseline: 1 io_context, 1 thread".
 std::string label(Variant variant);
 
+/// SO_REUSEPORT, which Asio has no name for. A socket option for set_option() is any type
+/// with level(), name(), data() and size() (Asio's documented SettableSocketOption
+/// requirements), so the lesson writes its own instead of using Asio's internals.
+struct reuse_port {
+  int value = 1;
+  template <typename Protocol> int level(const Protocol&) const { return SOL_SOCKET; }
+  template <typename Protocol> int name(const Protocol&) const { return SO_REUSEPORT; }
+  template <typename Protocol> const void* data(const Protocol&) const { return &value; }
+  template <typename Protocol> std::size_t size(const Protocol&) const { return sizeof value; }
+};
+
 /// A running echo server on 127.0.0.1 (an ephemeral port), on threads of its own.
 /// Destroying it stops it and joins its threads.
 class EchoServer {
@@ -61,8 +75,9 @@ class EchoServer {
 /// Starts `variant`. `cores` is how many io_contexts (reuseport) or threads (strands).
 std::unique_ptr<EchoServer> start_server(Variant variant, unsigned cores = 2);
 
-/// What run_load() does: `connections` ping-pong loops of `size`-byte lines for `seconds`
-/// (or exactly `round_trips_each` per connection when that is not 0).
+/// What run_load() does: `connections` ping-pong loops of `size`-byte lines, `warmup` seconds
+/// not counted, then `seconds` measured (or exactly `round_trips_each` per connection, all
+/// counted, when that is not 0).
 struct LoadOptions {
   std::string host = "127.0.0.1";
   std::string port;
@@ -70,12 +85,16 @@ struct LoadOptions {
   double seconds = 0.25;
   std::size_t size = 64;
   std::uint64_t round_trips_each = 0;
+  double warmup = 0;  ///< caches, buffers and the CPU clock settle before counting starts
+  /// Called with true when the measured window opens and false when it closes (time mode),
+  /// so that another process can count its allocations over the same window.
+  std::function<void(bool)> on_window;
 };
 
-/// What run_load() measured.
+/// What run_load() measured, in the measured window only.
 struct LoadResult {
   std::uint64_t round_trips = 0;  ///< verified echoes
-  double seconds = 0;             ///< from the first send to the last echo
+  double seconds = 0;             ///< the window: from its opening to its closing
   microseconds p50{}, p99{};      ///< latency of one round trip
   std::uint64_t allocations = 0;  ///< operator new calls in this process meanwhile
   std::uint64_t errors = 0;       ///< connections that ended on a wrong echo or an error
@@ -86,6 +105,29 @@ struct LoadResult {
 /// The load generator. Blocks; runs its own io_context on the calling thread. Throws if it
 /// cannot connect; a wrong echo, a reset or a silent server (2 s) is counted in `errors`.
 LoadResult run_load(LoadOptions options);
+
+/// run_load() in a separate process: `program` (the lesson program, by default this one
+/// again) run with --connect-load ... --report, pinned to CPU `load_cpu` when that is >= 0.
+/// So the load generator does not compete with the servers for a core, and does not show in
+/// this process's allocation count: `allocations` is this process's count over the child's
+/// measured window, i.e. the servers'. Its `on_window` is not used.
+LoadResult run_load_in_child(const LoadOptions& options, int load_cpu,
+                             std::string program = "/proc/self/exe");
+
+/// The machine-readable lines --report prints: "window open", "window closed", and at the end
+/// report_line(result). parse_report_line() reads the last back (nullopt if malformed).
+std::string report_line(const LoadResult& result);
+std::optional<LoadResult> parse_report_line(const std::string& line);
+
+/// How this machine is split: the CPU the load generator gets (-1: no pinning, fewer than 2
+/// CPUs allowed) and the CPUs left to this process and its servers, which are pinned there.
+struct Pinning {
+  int load_cpu = -1;
+  std::vector<int> server_cpus;
+};
+/// Pins the calling process (and every thread it starts afterwards) to all allowed CPUs but
+/// the last, which it keeps for the load generator.
+Pinning pin_servers_away_from_load();
 
 /// One line of the comparison table: a measurement, or a note saying why there is none.
 struct Row {
