@@ -14,7 +14,8 @@
 #   CONNECTIONS [100] SIZE [64] WARMUP [2] DURATION [5]   the load (strict ping-pong, lines)
 #   SERVER_CPU [0] CLIENT_CPU [1]   taskset pinning, when taskset exists and nproc >= 2
 #   BASE_PORT [19300]         ports BASE_PORT+1, +2, ... on 127.0.0.1, one per server start
-#   OUT [a new temporary folder]    results.jsonl (one echo_load line per run) and server logs
+#   OUT [a new temporary folder]    results.jsonl (one echo_load line per run, plus the
+#                             server's CPU use) and server logs
 # Each server is started fresh for every run and stopped afterwards; only processes this
 # script started are stopped, by their process id.
 set -euo pipefail
@@ -45,6 +46,9 @@ stop_server() {
 trap stop_server EXIT
 trap 'exit 130' INT TERM
 
+cpu_ticks() {  # PID: user + system time of every thread of the process, in clock ticks
+  awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
 listening() {  # PORT: true once something listens on 127.0.0.1:PORT
   if command -v ss >/dev/null; then ss -Hltn "sport = :$1" | grep -q "127.0.0.1:$1"
   else sleep 1; fi
@@ -68,12 +72,18 @@ for repeat in $(seq "$REPEATS"); do
     "${pin_server[@]}" $command >"$OUT/$name.$repeat.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 100); do listening "$port" && break; sleep 0.05; done
+    ticks_before=$(cpu_ticks "$server_pid") started_at=$(date +%s.%N)
     result=$("${pin_client[@]}" "$BIN/echo_load" --port "$port" -c "$CONNECTIONS" -m "$SIZE" \
                -w "$WARMUP" -d "$DURATION" --line --label "$name") || true
+    ticks_after=$(cpu_ticks "$server_pid") ended_at=$(date +%s.%N)
     alive=yes; kill -0 "$server_pid" 2>/dev/null || alive=no
     stop_server
+    # The server's CPU use over the whole run (warm-up and drain included): near 100 % means
+    # the server set the pace; well below, with the load generator near 100 %, the machine did.
+    server_cpu=$(awk -v a="$ticks_before" -v b="$ticks_after" -v hz="$(getconf CLK_TCK)" \
+                     -v t0="$started_at" -v t1="$ended_at" 'BEGIN { printf "%.1f", 100 * (b - a) / hz / (t1 - t0) }')
     [ -n "$result" ] || result="{\"label\":\"$name\",\"error\":\"echo_load printed nothing\"}"
-    echo "${result%\}},\"repeat\":$repeat,\"server_alive\":\"$alive\"}" >>"$OUT/results.jsonl"
+    echo "${result%\}},\"repeat\":$repeat,\"server_cpu_pct\":$server_cpu,\"server_alive\":\"$alive\"}" >>"$OUT/results.jsonl"
     echo "repeat $repeat $result" >&2
   done
 done
@@ -89,13 +99,14 @@ def median(name, key):
 bad = [run for run in runs if run.get("error") or run.get("mismatched") or run.get("errors")
        or run.get("server_alive") != "yes"]
 reference = {key: median("epoll_c", key) for key in ("rt_per_s", "p50_us", "p99_us")}
-print("| server | round trips/s | x epoll_c | p50 us | x epoll_c | p99 us | x epoll_c |")
-print("|---|---|---|---|---|---|---|")
+print("| server | round trips/s | x epoll_c | p50 us | x epoll_c | p99 us | x epoll_c | server CPU % | load generator CPU % |")
+print("|---|---|---|---|---|---|---|---|---|")
 for name in names:
     cells = []
     for key in ("rt_per_s", "p50_us", "p99_us"):
         value = median(name, key)
         cells += [f"{value:,.0f}", f"{value / reference[key]:.2f}x" if reference[key] else "-"]
+    cells += [f"{median(name, 'server_cpu_pct'):.0f}", f"{median(name, 'client_cpu_pct'):.0f}"]
     print(f"| {name} | " + " | ".join(cells) + " |")
 print(f"\nmedians of {len(runs) // max(1, len(names))} interleaved repeats; "
       f"runs with a wrong echo, an error or a dead server: {len(bad)}")
