@@ -205,10 +205,12 @@ int main(int argc, char** argv) {
           options.warmup < 0)
         throw std::invalid_argument("need --connections >= 1, --size >= 2, --seconds > 0, "
                                     "--warmup >= 0");
-      if (report) {  // for run_load_in_child(): the window's edges as they happen, then one line
-        options.on_window = [](bool open) {
+      if (report) {  // for run_load_in_child(): each edge of the window, and wait for its
+        options.on_window = [](bool open) {  // answer; at the end one line with the result
           std::fputs(open ? "window open\n" : "window closed\n", stdout);
           std::fflush(stdout);
+          char answer[8];
+          if (!std::fgets(answer, sizeof answer, stdin)) std::exit(3);  // the parent is gone
         };
       }
       LoadResult r = run_load(options);

@@ -1,7 +1,6 @@
 // Lesson 020: the servers, the load generator, the allocation counter and the table.
 #include "tuning.hpp"
 
-#include <fcntl.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -203,11 +202,13 @@ struct LoadState {
   std::uint64_t allocations_open = 0, allocations_closed = 0;
 };
 
+// The callback may block (run_load_in_child's child waits for its parent's answer there), so
+// the window opens after it returns and closes before it is called.
 void open_window(LoadState* state) {
+  if (state->options.on_window) state->options.on_window(true);
   state->measuring = true;
   state->allocations_open = allocation_count();
   state->window_open = clock::now();
-  if (state->options.on_window) state->options.on_window(true);
 }
 void close_window(LoadState* state) {
   if (!state->measuring) return;
@@ -356,26 +357,36 @@ LoadResult run_load_in_child(const LoadOptions& options, int load_cpu, std::stri
   cpu_set_t load_set;
   CPU_ZERO(&load_set);
   if (load_cpu >= 0) CPU_SET(load_cpu, &load_set);
-  int out[2];
-  if (pipe2(out, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
+  // One socket pair is the child's stdin and stdout: it tells us when its window opens and
+  // closes, and waits for our answer each time, so that we count our allocations over the
+  // same window however late this thread gets a CPU (a socket, not a pipe: send() with
+  // MSG_NOSIGNAL cannot kill us with SIGPIPE if the child is gone).
+  int link[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, link) != 0)
+    throw std::system_error(errno, std::generic_category(), "socketpair");
   pid_t child = fork();
   if (child < 0) throw std::system_error(errno, std::generic_category(), "fork");
   if (child == 0) {
     if (load_cpu >= 0) sched_setaffinity(0, sizeof load_set, &load_set);
-    dup2(out[1], 1);  // dup2's copy does not inherit O_CLOEXEC
+    dup2(link[1], 0);  // dup2's copies do not inherit SOCK_CLOEXEC
+    dup2(link[1], 1);
     execv(argv[0], argv.data());
     _exit(127);
   }
-  close(out[1]);
+  close(link[1]);
   // Our allocations over the child's window are the servers' (this thread only reads).
   std::uint64_t open = 0, closed = 0;
   std::optional<LoadResult> result;
   char line[512];
-  FILE* from_child = fdopen(out[0], "r");
+  FILE* from_child = fdopen(link[0], "r");
   while (std::fgets(line, sizeof line, from_child)) {
-    if (std::strcmp(line, "window open\n") == 0) open = closed = allocation_count();
-    else if (std::strcmp(line, "window closed\n") == 0) closed = allocation_count();
-    else result = parse_report_line(line);
+    bool opens = std::strcmp(line, "window open\n") == 0;
+    if (opens || std::strcmp(line, "window closed\n") == 0) {
+      (opens ? open : closed) = allocation_count();
+      send(link[0], "go\n", 3, MSG_NOSIGNAL);  // the child waits for this
+    } else {
+      result = parse_report_line(line);
+    }
   }
   std::fclose(from_child);
   int status = 0;
@@ -386,7 +397,7 @@ LoadResult run_load_in_child(const LoadOptions& options, int load_cpu, std::stri
     result->first_error = fmt::format("the load generator {} printed no result (status {})",
                                       program, status);
   }
-  result->allocations = closed - open;
+  result->allocations = closed >= open ? closed - open : 0;
   return *result;
 }
 
