@@ -7,7 +7,6 @@
 #include <thread>
 
 #include <asio/co_spawn.hpp>
-#include <asio/experimental/promise.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/redirect_error.hpp>
@@ -97,15 +96,16 @@ asio::awaitable<Outcome> with_redirect_error(Timer timer) {
 
 // 7. experimental::use_promise: the operation starts at once (eager, like an asyncio Task)
 //    and the promise holds its result until someone waits for it with any token. Destroying
-//    a promise that is not done cancels the operation. Experimental in every Asio release;
-//    in 1.22 you wait with promise.async_wait(token) (later releases: promise(token)).
+//    a promise that is not done cancels the operation. Experimental in every Asio release,
+//    and its API changed in 1.25: you wait with promise.async_wait(token) up to 1.24 and
+//    with promise(token) from 1.25, so the lesson writes compat::wait_for(promise, token).
 asio::awaitable<Outcome> with_promise(Timer timer) {
   auto promise = timer->async_wait(asio::experimental::use_promise);  // already waiting
-  Outcome outcome{{}, "promise.async_wait() returned"};
+  Outcome outcome{{}, "waiting on the promise returned"};
   try {
-    co_await promise.async_wait(asio::use_awaitable);
+    co_await compat::wait_for(promise, asio::use_awaitable);
   } catch (const std::system_error& e) {
-    outcome = {e.code(), "promise.async_wait() threw system_error"};
+    outcome = {e.code(), "waiting on the promise threw system_error"};
   }
   co_return outcome;
 }

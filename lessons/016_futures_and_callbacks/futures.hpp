@@ -13,7 +13,8 @@
 //   compat::as_tuple(use_awaitable) co_await returns a tuple (error_code, ...): no exception
 //   asio::redirect_error(tok, ec)   co_await returns; the error_code is written into ec
 //   experimental::use_promise       an eager experimental::promise: already running, wait later
-//                                   (the closest thing to an asyncio.Future or Task)
+//                                   (the closest thing to an asyncio.Future or Task; waited
+//                                   on with compat::wait_for: its API changed in Asio 1.25)
 //
 // asyncio has one Future type that everything returns; Asio lets each call site choose, and
 // the operation itself is written once (legacy.hpp shows how, with async_initiate).
