@@ -5,7 +5,10 @@
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
 
 #include "log.hpp"
 #include "test_support.hpp"
@@ -80,6 +83,56 @@ TEST_CASE("&& cancels the other children when one fails") {
   CHECK(journal->saw("a cancelled"));
   CHECK(journal->saw("c cancelled"));
   CHECK(journal->running() == 0);
+}
+
+TEST_CASE("a && b && c with b failing throws multiple_exceptions around a's cancellation") {
+  auto journal = quiet_journal();
+  Fetch a{"a", 5s}, b{"b", 10ms, true}, c{"c", 5s};
+  std::exception_ptr error;
+  try {
+    run_within(lesson003::gather_with_and(a, b, c, journal));
+  } catch (...) {
+    error = std::current_exception();
+  }
+  REQUIRE(error);
+  CHECK(message_of(error) == "multiple exceptions");
+  // (a && b) && c: the outer && keeps the left side's exception, the inner one's, which keeps
+  // a's: operation_aborted from being cancelled. "b failed" is in no layer.
+  auto found = lesson003::unwrap(error);
+  CHECK(found.layers == 2);
+  CHECK(tut::is_cancellation(found.innermost));
+  CHECK(journal->saw("b failed"));
+}
+
+TEST_CASE("&& keeps the cause only when the leftmost child is the one that fails") {
+  auto journal = quiet_journal();
+  Fetch a{"a", 10ms, true}, b{"b", 5s}, c{"c", 5s};
+  std::exception_ptr error;
+  try {
+    run_within(lesson003::gather_with_and(a, b, c, journal));
+  } catch (...) {
+    error = std::current_exception();
+  }
+  auto found = lesson003::unwrap(error);
+  CHECK(found.layers == 2);
+  REQUIRE(found.innermost);
+  CHECK(message_of(found.innermost) == "a failed");
+}
+
+TEST_CASE("gather keeps the cause that && loses") {
+  auto journal = quiet_journal();
+  std::vector<Fetch> specs{{"a", 5s}, {"b", 10ms, true}, {"c", 5s}};
+  REQUIRE_THROWS_WITH(run_within(lesson003::fetch_all(specs, journal)), "b failed");
+  CHECK(journal->saw("a cancelled"));
+  CHECK(journal->saw("c cancelled"));
+}
+
+TEST_CASE("unwrap leaves an exception that is not a multiple_exceptions as it is") {
+  auto plain = std::make_exception_ptr(std::runtime_error("plain"));
+  auto found = lesson003::unwrap(plain);
+  CHECK(found.layers == 0);
+  CHECK(found.innermost == plain);
+  CHECK(lesson003::unwrap(nullptr).innermost == nullptr);
 }
 
 TEST_CASE("make_parallel_group with wait_for_all reports every outcome and the completion order") {
@@ -256,6 +309,48 @@ TEST_CASE("gather_outcomes is cancelled like gather") {
   CHECK(journal->saw("a cancelled"));
   CHECK(journal->saw("b cancelled"));
   CHECK(journal->running() == 0);
+}
+
+TEST_CASE("a cancelled gather's reset_cancellation_state clears the whole awaiting chain") {
+  // run_all() resets the cancellation state when it is cancelled. That state belongs to the
+  // whole chain of coroutines since the co_spawn, so the gather's caller is no longer marked
+  // cancelled either: it learns of the cancellation only from the operation_aborted thrown.
+  struct Seen {
+    bool aborted = false;
+    bool caller_still_cancelled = true;
+    bool next_wait_finished = false;
+  };
+  auto journal = quiet_journal();
+  auto seen = std::make_shared<Seen>();
+  auto caller = [](std::shared_ptr<Journal> j, std::shared_ptr<Seen> s) -> asio::awaitable<void> {
+    std::vector<Fetch> specs{{"a", 5s}, {"b", 5s}};
+    std::exception_ptr error;
+    try {
+      co_await lesson003::fetch_all(specs, j);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    s->aborted = tut::is_cancellation(error);
+    auto state = co_await asio::this_coro::cancellation_state;
+    s->caller_still_cancelled = state.cancelled() != asio::cancellation_type::none;
+    asio::steady_timer timer(co_await asio::this_coro::executor, 1ms);
+    co_await timer.async_wait(asio::use_awaitable);  // a cancelled caller would throw here
+    s->next_wait_finished = true;
+  };
+  asio::io_context io_context;
+  asio::cancellation_signal cancel;
+  std::exception_ptr caller_error;
+  asio::co_spawn(io_context, caller(journal, seen),
+                 asio::bind_cancellation_slot(cancel.slot(),
+                                              [&](std::exception_ptr e) { caller_error = e; }));
+  asio::post(io_context, [&] { cancel.emit(asio::cancellation_type::terminal); });
+  io_context.run();
+  CHECK(seen->aborted);
+  CHECK(journal->saw("a cancelled"));
+  CHECK(journal->saw("b cancelled"));
+  CHECK_FALSE(seen->caller_still_cancelled);
+  CHECK(seen->next_wait_finished);
+  CHECK_FALSE(caller_error);
 }
 
 TEST_CASE("|| with a timer cancels the gather and all its children") {

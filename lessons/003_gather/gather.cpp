@@ -38,6 +38,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/experimental/parallel_group.hpp>
+#include <asio/multiple_exceptions.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
@@ -91,13 +92,31 @@ asio::awaitable<std::string> fetch(Fetch what, std::shared_ptr<Journal> journal)
 asio::awaitable<std::array<std::string, 3>> gather_with_and(Fetch a, Fetch b, Fetch c,
                                                             std::shared_ptr<Journal> journal) {
   using namespace asio::experimental::awaitable_operators;
-  // && starts both sides concurrently and waits for both; a && b && c gives a tuple of three.
-  // If one side throws, && cancels the other. Asio 1.22 then throws the *left* side's
-  // exception when both sides ended with one, even if that is just the cancellation of the
-  // left side (wrapped in asio::multiple_exceptions): the real cause can be lost.
+  // && starts both sides concurrently and waits for both; a && b && c is (a && b) && c and
+  // gives a tuple of three. If one side throws, && cancels the other side and waits for it.
+  // If that side then ends with an exception too (its cancellation, operation_aborted), &&
+  // throws asio::multiple_exceptions holding only the *left* side's exception. So when b
+  // fails: the inner && cancels a and throws multiple_exceptions(a's operation_aborted); the
+  // outer && cancels c and throws multiple_exceptions(that one). "b failed" is in neither
+  // (Asio 1.22.1 and 1.38.2 alike). Only a leftmost child's failure survives, innermost.
   auto all_three = fetch(a, journal) && fetch(b, journal) && fetch(c, journal);
   auto [first, second, third] = co_await std::move(all_three);
   co_return std::array<std::string, 3>{first, second, third};
+}
+
+Unwrapped unwrap(std::exception_ptr error) {
+  Unwrapped found{error, 0};
+  for (;;) {
+    try {
+      if (found.innermost) std::rethrow_exception(found.innermost);
+      return found;
+    } catch (const asio::multiple_exceptions& several) {
+      found.innermost = several.first_exception();  // look inside, and around again
+      ++found.layers;
+    } catch (...) {
+      return found;  // not a multiple_exceptions: this is the innermost
+    }
+  }
 }
 
 asio::awaitable<GroupResult> gather_with_group(Fetch a, Fetch b, Fetch c,
@@ -124,6 +143,10 @@ asio::awaitable<GroupResult> gather_with_group(Fetch a, Fetch b, Fetch c,
 }
 
 // ---- any number of children --------------------------------------------------------------------
+//
+// run_all() cancels its children through cancellation signals and slots, and notices its own
+// cancellation with this_coro::cancellation_state: lesson 005 explains these; here, read them
+// as "how gather stops its children".
 
 namespace {
 
@@ -192,6 +215,9 @@ asio::awaitable<std::vector<std::exception_ptr>> run_all(
     if (cancelled((co_await asio::this_coro::cancellation_state).cancelled())) {
       // Our own awaiter cancelled us. Clear the flag so that our next co_await does not throw
       // at once (Asio's throw_if_cancelled), pass the cancellation on, and wait for them all.
+      // The state is shared by the whole awaiting chain (every coroutine from its co_spawn
+      // down to us): the reset clears it for our callers too, so they no longer see they
+      // were cancelled. That is why we throw operation_aborted ourselves below.
       co_await asio::this_coro::reset_cancellation_state();
       cancelled_from_outside = true;
       group->cancel_running();

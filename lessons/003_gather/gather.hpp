@@ -59,10 +59,19 @@ asio::awaitable<std::string> fetch(Fetch what, std::shared_ptr<Journal> journal)
 
 /// `await asyncio.gather(fetch(a), fetch(b), fetch(c))` with awaitable operators:
 /// co_await (fetch(a) && fetch(b) && fetch(c)). Results come in the order written. If one
-/// child throws, && cancels the others and throws; which exception comes out is not always
-/// the one that caused it (see gather.cpp), a reason to prefer gather() below.
+/// child throws, && cancels the others and throws, but not always the child's exception: when
+/// b fails, what comes out is asio::multiple_exceptions around another one around a's
+/// operation_aborted, and "b failed" is lost (see gather.cpp). gather() below keeps it.
 asio::awaitable<std::array<std::string, 3>> gather_with_and(Fetch a, Fetch b, Fetch c,
                                                             std::shared_ptr<Journal> journal);
+
+/// What && threw, opened as you would open it to find the cause: while it is an
+/// asio::multiple_exceptions, take its first_exception(), the only one it keeps.
+struct Unwrapped {
+  std::exception_ptr innermost;  // the first exception that is not a multiple_exceptions
+  int layers = 0;                // how many multiple_exceptions were around it
+};
+Unwrapped unwrap(std::exception_ptr error);
 
 /// One child's outcome: its value, or the exception it ended with.
 template <typename T>

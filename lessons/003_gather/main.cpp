@@ -20,13 +20,17 @@ std::string join(const std::vector<std::string>& parts) {
   return joined;
 }
 
+std::string what(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
 std::string describe(const lesson003::Outcome<std::string>& outcome) {
   if (auto* value = std::get_if<std::string>(&outcome)) return "\"" + *value + "\"";
-  try {
-    std::rethrow_exception(std::get<std::exception_ptr>(outcome));
-  } catch (const std::exception& error) {
-    return fmt::format("error \"{}\"", error.what());
-  }
+  return fmt::format("error \"{}\"", what(std::get<std::exception_ptr>(outcome)));
 }
 
 // 1. A fixed set with &&.
@@ -38,7 +42,30 @@ asio::awaitable<void> with_and() {
            results[0], results[1], results[2], tut::seconds(tut::elapsed()));
 }
 
-// 2. The same with make_parallel_group.
+// 2. One child of && fails: what comes out, and how gather() keeps the cause.
+asio::awaitable<void> and_failure() {
+  auto journal = std::make_shared<Journal>();
+  Fetch a{"a", 300ms}, b{"b", 100ms, true}, c{"c", 200ms};
+  std::exception_ptr error;
+  try {
+    co_await lesson003::gather_with_and(a, b, c, journal);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  tut::log("main", "&& threw \"{}\"", what(error));  // what a catch (std::exception&) sees
+  auto found = lesson003::unwrap(error);               // open the multiple_exceptions layers
+  tut::log("main", "inside {} multiple_exceptions: \"{}\"{}", found.layers,
+           what(found.innermost),
+           tut::is_cancellation(found.innermost) ? ", a cancellation: the cause is lost" : "");
+  std::vector<Fetch> same{a, b, c};
+  try {
+    co_await lesson003::fetch_all(std::move(same), journal);
+  } catch (const std::exception& gathered) {
+    tut::log("main", "gather() threw \"{}\": it keeps the first failure", gathered.what());
+  }
+}
+
+// 3. The same with make_parallel_group.
 asio::awaitable<void> with_group() {
   auto journal = std::make_shared<Journal>();
   Fetch a{"a", 300ms}, b{"b", 100ms}, c{"c", 200ms};
@@ -50,7 +77,7 @@ asio::awaitable<void> with_group() {
            describe(result.outcomes[1]), describe(result.outcomes[2]));
 }
 
-// 3. A vector whose size is known only at run time.
+// 4. A vector whose size is known only at run time.
 asio::awaitable<void> with_vector(std::vector<Fetch> specs) {
   auto journal = std::make_shared<Journal>();
   tut::log("main", "gathering {} fetches", specs.size());
@@ -58,7 +85,7 @@ asio::awaitable<void> with_vector(std::vector<Fetch> specs) {
   tut::log("main", "gather gave [{}] after {}", join(results), tut::seconds(tut::elapsed()));
 }
 
-// 4. One child fails: the others are cancelled, the error is rethrown.
+// 5. One child fails: the others are cancelled, the error is rethrown.
 asio::awaitable<void> first_error() {
   auto journal = std::make_shared<Journal>();
   std::vector<Fetch> specs{{"slow", 300ms}, {"broken", 100ms, true}, {"slower", 400ms}};
@@ -70,7 +97,7 @@ asio::awaitable<void> first_error() {
   }
 }
 
-// 5. return_exceptions=True: every outcome, failures included, nobody cancelled.
+// 6. return_exceptions=True: every outcome, failures included, nobody cancelled.
 asio::awaitable<void> every_outcome() {
   auto journal = std::make_shared<Journal>();
   std::vector<asio::awaitable<std::string>> children;
@@ -83,7 +110,7 @@ asio::awaitable<void> every_outcome() {
   tut::log("main", "gather_outcomes gave [{}]", join(described));
 }
 
-// 6. Cancelling the gather cancels every child.
+// 7. Cancelling the gather cancels every child.
 asio::awaitable<void> time_limit() {
   auto journal = std::make_shared<Journal>();
   std::vector<Fetch> specs{{"quick", 100ms}, {"slow", 300ms}, {"slower", 400ms}};
@@ -103,12 +130,13 @@ void part(const char* title, asio::awaitable<void> demo) {
 
 int main() {
   part("1. a fixed set: co_await (fetch(a) && fetch(b) && fetch(c))", with_and());
-  part("2. the same with make_parallel_group(...).async_wait(wait_for_all(), ...)", with_group());
+  part("2. && when b fails, then gather() of the same three", and_failure());
+  part("3. the same with make_parallel_group(...).async_wait(wait_for_all(), ...)", with_group());
   // Built at run time: the count could come from a file or the command line.
   std::vector<Fetch> specs;
   for (int i = 1; i <= 5; ++i) specs.push_back({fmt::format("page-{}", i), (i % 3 + 1) * 100ms});
-  part("3. gather(vector): as many children as the program decides", with_vector(specs));
-  part("4. one child fails: gather cancels the others and rethrows", first_error());
-  part("5. gather_outcomes: return_exceptions=True, every outcome kept", every_outcome());
-  part("6. cancelling the gather cancels its children: gather || 0.2s timer", time_limit());
+  part("4. gather(vector): as many children as the program decides", with_vector(specs));
+  part("5. one child fails: gather cancels the others and rethrows", first_error());
+  part("6. gather_outcomes: return_exceptions=True, every outcome kept", every_outcome());
+  part("7. cancelling the gather cancels its children: gather || a timer", time_limit());
 }
