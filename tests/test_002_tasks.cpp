@@ -47,16 +47,15 @@ TEST_CASE("co_spawn queues the start from outside the loop, runs it at once from
     CHECK(timeline->events() == std::vector<std::string>{"outside started", "outside done"});
   }
   // From inside a coroutine, co_spawn dispatches: the task runs up to its first co_await
-  // before co_spawn returns (asyncio's create_task would only schedule it).
-  // (tut::run, not run_within: this coroutine never suspends, and then its future is completed
-  // on another thread, which run_within's immediate readiness check can miss.)
+  // before co_spawn returns (asyncio's create_task would only schedule it: the task would
+  // first run when this coroutine suspends, and this one never does).
   auto look = [](std::shared_ptr<Timeline> tl) -> asio::awaitable<std::vector<std::string>> {
     auto executor = co_await asio::this_coro::executor;
     std::vector<Job> jobs{{"inside", 10ms}};
     lesson002::create_tasks(executor, jobs, tl);
     co_return tl->events();
   };
-  auto seen = tut::run(look(timeline));
+  auto seen = run_within(look(timeline));
   CHECK(seen == std::vector<std::string>{"outside started", "outside done", "inside started"});
   CHECK(timeline->position("inside done") == 3);  // run_within waited for the task
 }

@@ -169,12 +169,10 @@ TEST_CASE("gather returns results in submission order whatever order they finish
 }
 
 TEST_CASE("gather of no children returns an empty vector") {
-  // tut::run, not run_within: a coroutine that never suspends completes its use_future on
-  // another thread, which run_within's immediate readiness check can miss.
   std::vector<asio::awaitable<std::string>> none;
-  CHECK(tut::run(lesson003::gather(std::move(none))).empty());
+  CHECK(run_within(lesson003::gather(std::move(none))).empty());
   std::vector<asio::awaitable<std::string>> none_either;
-  CHECK(tut::run(lesson003::gather_outcomes(std::move(none_either))).empty());
+  CHECK(run_within(lesson003::gather_outcomes(std::move(none_either))).empty());
 }
 
 TEST_CASE("gather runs a thousand children concurrently and keeps their order") {

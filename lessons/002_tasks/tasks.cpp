@@ -9,14 +9,20 @@
 //
 // Where Asio differs from asyncio:
 // - When does a task start? create_task() only schedules the coroutine: it first runs when the
-//   creator next awaits. co_spawn *dispatches* it: called from code already running on the
-//   executor's thread (inside a coroutine), it runs the new task at once, up to the task's
-//   first suspension, before co_spawn returns. Called from outside (before io_context::run()),
-//   it queues the start. Either way nothing runs in parallel on a single-threaded io_context;
-//   the tasks interleave at their co_awaits.
-// - There is no Task object to keep and await later. The token fixes, at spawn time, how the
-//   result is delivered: use_awaitable (the caller waits now), use_future (plain code waits),
-//   or a handler (tut::rethrow). Lesson 003 awaits many running tasks at once (gather).
+//   creator next *suspends*, giving control back to the event loop. Not at every await:
+//   awaiting an already-done future or a coroutine that returns without suspending goes
+//   straight on (checked with Python 3.11). co_spawn *dispatches* it: called from code
+//   already running on the executor's thread (inside a coroutine), it runs the new task at
+//   once, up to the task's first suspension, before co_spawn returns, which is what Python
+//   3.12's asyncio.eager_task_factory makes create_task do. Called from outside (before
+//   io_context::run()), it queues the start. Either way nothing runs in parallel on a
+//   single-threaded io_context; the tasks interleave at their co_awaits.
+// - With the tokens used here no Task object comes back: the token fixes, at spawn time, how
+//   the result is delivered: use_awaitable (the caller waits now), use_future (plain code
+//   waits), or a handler (tut::rethrow). The closest to a Task is
+//   co_spawn(executor, coro, asio::experimental::use_promise): an experimental::promise that
+//   you keep while the task runs, wait on later, and that cancels the task if destroyed
+//   unfinished (lesson 016). Lesson 003 awaits many running tasks at once (gather).
 // - A failed Task that nobody awaits makes asyncio log "Task exception was never retrieved"
 //   when it is garbage-collected. With asio::detached there is no such safety net: the
 //   exception is silently destroyed. That is why the tutorial spawns fire-and-forget tasks
