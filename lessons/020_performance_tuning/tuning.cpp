@@ -193,7 +193,7 @@ struct Histogram {
 
 struct LoadState {
   LoadOptions options;
-  clock::time_point stop_sending;  // time mode: the end of the measured window
+  clock::time_point stop_sending;  // time mode: when the measured window ends
   bool measuring = false;          // inside the measured window: count what completes
   Histogram latency;
   LoadResult result;
@@ -268,16 +268,20 @@ LoadResult run_load(LoadOptions options) {
   auto seconds = [](double s) {
     return std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(s));
   };
-  // Time mode: warm-up, then a window opened and closed by two timers; count mode: the
-  // window is the whole run.
+  // Time mode: warm-up, then a window opened by a timer and closed `seconds` after it really
+  // opened (a late timer must not shorten the window); count mode: the whole run.
   asio::steady_timer opens(context), closes(context);
   bool time_mode = options.round_trips_each == 0;
   if (time_mode) {
+    state->stop_sending = clock::time_point::max();  // warm-up: until the window is over
     opens.expires_after(seconds(options.warmup));
-    closes.expires_after(seconds(options.warmup + options.seconds));
-    state->stop_sending = closes.expiry();
-    opens.async_wait([s = state.get()](std::error_code) { open_window(s); });
-    closes.async_wait([s = state.get()](std::error_code) { close_window(s); });
+    opens.async_wait([s = state.get(), &closes, length = seconds(options.seconds)](
+                         std::error_code) {
+      open_window(s);
+      s->stop_sending = clock::now() + length;
+      closes.expires_at(s->stop_sending);
+      closes.async_wait([s](std::error_code) { close_window(s); });
+    });
   } else {
     open_window(state.get());
   }

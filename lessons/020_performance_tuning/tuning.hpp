@@ -6,9 +6,11 @@
 // TCP_NODELAY (asyncio sets it on every TCP transport since 3.6), fewer copies.
 //
 // This lesson's tool is a load generator (run_load): N connections, each sends a fixed-size
-// line and waits for its echo (ping-pong), every byte checked, round trips counted for a
-// fixed time, latency percentiles from a histogram. It measures echo servers that differ in
-// one thing each (Variant), in one process, on the same machine, one after the other.
+// line and waits for its echo (ping-pong), every byte checked, a warm-up, then round trips
+// counted for a fixed time, latency percentiles from a histogram. It measures echo servers
+// that differ in one thing each (Variant), one after the other, from a process of its own
+// pinned to another CPU than the servers (run_load_in_child), so the two do not fight over
+// one core by accident and the servers' allocations can be counted alone.
 //
 // Where C++/Asio differs from asyncio:
 // - One process can use every core: one io_context per core (SO_REUSEPORT, no sharing) or
