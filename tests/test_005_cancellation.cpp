@@ -3,6 +3,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 
 #include "log.hpp"
 #include "test_support.hpp"
@@ -296,4 +297,62 @@ TEST_CASE("an awaiter cancelled in result() can await the result again once rese
     co_return co_await waiter.result();
   }());
   CHECK(value == "second try: slept");
+}
+
+TEST_CASE("co_await co_spawn(..., use_awaitable) forwards the awaiter's cancellation (await task)") {
+  auto journal = std::make_shared<Journal>();
+  CHECK(cancel_after(10ms, lesson005::await_spawned("outer", "inner", 5s, journal)) ==
+        "cancelled");
+  // The spawned child saw the cancellation first: it is not shielded like a Task.
+  CHECK(journal->events == Events{"inner: started", "inner: saw operation_aborted",
+                                  "inner: released", "outer: cancelled"});
+}
+
+TEST_CASE("result() claims the one awaiter at the call: result() && result() fails, not hangs") {
+  auto value = run_within(
+      []() -> asio::awaitable<std::string> {
+        using namespace asio::experimental::awaitable_operators;
+        auto executor = co_await asio::this_coro::executor;
+        Task task(executor, lesson005::sleeper("s", 20ms, std::make_shared<Journal>()));
+        bool refused = false;
+        try {
+          auto first = task.result();
+          auto second = task.result();  // neither has started: the first has claimed it
+          // One "finished" message for two receives: with a lazy claim one side never ends.
+          co_await (std::move(first) && std::move(second));
+        } catch (const std::logic_error&) {
+          refused = true;
+        }
+        CHECK(refused);
+        // `first` was dropped unawaited: its claim went with it.
+        auto result = co_await task.result();
+        co_return result;
+      }(),
+      3s);
+  CHECK(value == "slept");
+}
+
+TEST_CASE("cancelled() is true once the task has ended cancelled (asyncio Task.cancelled)") {
+  run_within([]() -> asio::awaitable<void> {
+    auto executor = co_await asio::this_coro::executor;
+    auto journal = std::make_shared<Journal>();
+    Task finished(executor, lesson005::sleeper("f", 5ms, journal));
+    Task stopped(executor, lesson005::sleeper("s", 5s, journal));
+    auto fails = []() -> asio::awaitable<std::string> {
+      co_await pause(5ms);
+      throw std::system_error(std::make_error_code(std::errc::io_error), "broken");
+    };
+    Task failed(executor, fails());
+    CHECK(stopped.cancel());
+    CHECK_FALSE(stopped.cancelled());  // requested, not yet ended: asyncio says False too
+    auto a = co_await outcome_of(finished);
+    auto b = co_await outcome_of(stopped);
+    auto c = co_await outcome_of(failed);
+    CHECK(a == "slept");
+    CHECK(b == "cancelled");
+    CHECK(c.rfind("error: broken", 0) == 0);
+    CHECK_FALSE(finished.cancelled());
+    CHECK(stopped.cancelled());
+    CHECK_FALSE(failed.cancelled());  // ended with its own error, not cancelled
+  }());
 }

@@ -25,6 +25,7 @@
 #include <asio/experimental/channel_error.hpp>
 
 #include "log.hpp"
+#include "run.hpp"
 
 namespace lesson005 {
 
@@ -73,22 +74,38 @@ bool Task::cancel(asio::cancellation_type_t type) {
 
 bool Task::done() const { return state_->done; }
 
+bool Task::cancelled() const { return state_->done && tut::is_cancellation(state_->error); }
+
+// "A result() is waiting", from the call of result() until its coroutine frame is destroyed
+// (awaited to the end, or dropped unawaited): the frame owns the Claim, a by-value parameter.
+// Set at the call, not when the coroutine first runs, or two calls made before either is
+// awaited (`task.result() && task.result()`) would both pass the check and both receive from
+// the channel, where only one message ever arrives: one of them would hang.
+struct Task::Claim {
+  std::shared_ptr<State> state;
+  explicit Claim(std::shared_ptr<State> claimed) : state(std::move(claimed)) {
+    state->waiting = true;
+  }
+  Claim(Claim&& other) noexcept : state(std::move(other.state)) {}
+  ~Claim() {
+    if (state) state->waiting = false;  // null when moved from
+  }
+};
+
 asio::awaitable<std::string> Task::result() {
-  if (state_->waiting)
+  if (state_->waiting && !state_->done)
     throw std::logic_error("Task::result(): another coroutine is already waiting");
-  return wait_for(state_);
+  return wait_for(Claim(state_));
 }
 
-asio::awaitable<std::string> Task::wait_for(std::shared_ptr<State> state) {
+asio::awaitable<std::string> Task::wait_for(Claim claim) {
+  auto& state = claim.state;
   if (!state->done) {
-    state->waiting = true;
     try {
       // This receive is bound to the AWAITING coroutine's cancellation state, not the task's:
       // cancelling the awaiter aborts the receive only. That is asyncio.shield(task).
       co_await state->finished.async_receive(asio::use_awaitable);
-      state->waiting = false;
     } catch (const std::system_error& error) {
-      state->waiting = false;
       // A cancelled channel receive reports channel_cancelled; report it as the same
       // operation_aborted that every other cancelled operation gives.
       if (error.code() == asio::experimental::error::channel_cancelled)
@@ -257,6 +274,23 @@ asio::awaitable<std::string> await_directly(std::string name, std::string inner,
   } catch (const std::system_error& error) {
     if (error.code() == asio::error::operation_aborted) {
       tut::log(name, "cancelled, and {} with it", inner);
+      journal->add(name, "cancelled");
+    }
+    throw;
+  }
+}
+
+asio::awaitable<std::string> await_spawned(std::string name, std::string inner, milliseconds delay,
+                                           std::shared_ptr<Journal> journal) {
+  auto executor = co_await asio::this_coro::executor;
+  auto child = sleeper(inner, delay, journal);
+  try {
+    // A coroutine of its own, but use_awaitable hands co_spawn this coroutine's cancellation
+    // slot, and co_spawn connects the child to it: cancelling us cancels the child.
+    co_return co_await asio::co_spawn(executor, std::move(child), asio::use_awaitable);
+  } catch (const std::system_error& error) {
+    if (error.code() == asio::error::operation_aborted) {
+      tut::log(name, "cancelled, and the spawned {} with it", inner);
       journal->add(name, "cancelled");
     }
     throw;

@@ -19,8 +19,11 @@
 //     (the task is between two operations, or in one that does not support cancellation) the
 //     request is only recorded in the coroutine's cancellation_state; with throw_if_cancelled
 //     on (the default) the next co_await throws operation_aborted before it starts.
-//   * Awaiting a co_spawned task does not forward your cancellation to it (asyncio's
-//     `await task` does): awaiting a Task here behaves like `await asyncio.shield(task)`.
+//   * `co_await co_spawn(ex, child(), use_awaitable)` forwards the awaiter's cancellation to the
+//     child, like asyncio's `await task` (co_spawn connects the child to the awaiting coroutine's
+//     cancellation slot: see await_spawned). This lesson's Task is different on purpose: its
+//     result arrives through a channel, so awaiting Task::result() forwards nothing and behaves
+//     like `await asyncio.shield(task)`.
 #pragma once
 
 #include <chrono>
@@ -65,16 +68,24 @@ class Task {
   /// Task.done(): the work has finished (value, error or cancelled).
   bool done() const;
 
+  /// Task.cancelled(): the work has finished, and it ended cancelled (operation_aborted).
+  /// A request still pending inside the running task is asyncio's Task.cancelling(): the task
+  /// reads it from its own cancellation_state (see two_steps).
+  bool cancelled() const;
+
   /// Awaits the task's end: its value, or its exception (operation_aborted if it was
   /// cancelled). Awaiting it does NOT tie the task to your cancellation: if the awaiting
   /// coroutine is cancelled, only this await ends (with operation_aborted) and the task runs on,
-  /// like asyncio.shield. Call it again later to get the result. One awaiter at a time
-  /// (std::logic_error otherwise).
+  /// like asyncio.shield. Call it again later to get the result. One awaiter at a time: while
+  /// the task runs, a second result() throws std::logic_error at the call, as long as the
+  /// awaitable of the first one exists (awaited or not), so `task.result() && task.result()`
+  /// fails at once instead of hanging. Once the task is done, any number of calls may await it.
   asio::awaitable<std::string> result();
 
  private:
   struct State;
-  static asio::awaitable<std::string> wait_for(std::shared_ptr<State> state);
+  struct Claim;
+  static asio::awaitable<std::string> wait_for(Claim claim);
   std::shared_ptr<State> state_;
 };
 
@@ -118,6 +129,13 @@ asio::awaitable<std::string> filtered_sleeper(std::string name, milliseconds del
 /// Journal events: "<name>: cancelled" when cancelled.
 asio::awaitable<std::string> await_directly(std::string name, std::string inner, milliseconds delay,
                                             std::shared_ptr<Journal> journal);
+
+/// The asyncio `await task` way: co_awaits co_spawn(executor, sleeper(inner, delay),
+/// use_awaitable). The child is a coroutine of its own, yet co_spawn connects it to this
+/// coroutine's cancellation slot, so cancelling this coroutine cancels the child too.
+/// Journal events: "<name>: cancelled" when cancelled.
+asio::awaitable<std::string> await_spawned(std::string name, std::string inner, milliseconds delay,
+                                           std::shared_ptr<Journal> journal);
 
 /// The shielded way: co_awaits inner.result(). Cancelling this coroutine ends only its await;
 /// the inner task runs on and its result stays available through `inner`.

@@ -51,6 +51,7 @@ asio::awaitable<void> demo() {
     co_await pause(200ms);
     tut::log("main", "worker.cancel() -> {}", worker.cancel());
     co_await report("worker", worker);
+    tut::log("main", "worker.cancelled() -> {}", worker.cancelled());
     tut::log("main", "worker.cancel() again -> {}: it is done, nothing happens", worker.cancel());
   }
 
@@ -105,12 +106,16 @@ asio::awaitable<void> demo() {
     // outer-b awaits a Task: the work has its own cancellation slot. asyncio.shield(task).
     Task inner_b(executor, lesson005::sleeper("inner-b", 300ms, journal));
     Task outer_b(executor, lesson005::await_shielded("outer-b", inner_b, journal));
+    // outer-c awaits co_spawn(..., use_awaitable): a coroutine of its own, yet not shielded.
+    Task outer_c(executor, lesson005::await_spawned("outer-c", "inner-c", 300ms, journal));
     co_await pause(100ms);
-    tut::log("main", "cancel outer-a and outer-b");
+    tut::log("main", "cancel outer-a, outer-b and outer-c");
     outer_a.cancel();
     outer_b.cancel();
+    outer_c.cancel();
     co_await report("outer-a", outer_a);
     co_await report("outer-b", outer_b);
+    co_await report("outer-c", outer_c);
     co_await report("inner-b", inner_b);  // the shielded work's result is still there
   }
 }
