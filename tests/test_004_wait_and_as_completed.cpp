@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <thread>
 
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
@@ -10,6 +11,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 
 #include "log.hpp"
 #include "test_support.hpp"
@@ -302,4 +304,92 @@ TEST_CASE("as_completed: jobs outlive a destroyed AsCompleted and still finish")
     co_return;
   }(journal));  // run returns when no work is left: after both jobs ended
   CHECK(journal->finished == Names{"orphan1", "orphan2"});
+}
+
+TEST_CASE("as_completed: next() raced with a timeout in the same turn loses no result") {
+  // The job's timer and the timeout's timer both expire while the loop is held, so they
+  // complete in one turn; `delay` puts the job's just after the timeout's, then just before.
+  // Whichever branch of `||` wins, the job's result must be handed out exactly once.
+  for (auto delay : {40ms, 20ms}) {
+    auto seen = run_within([](std::chrono::milliseconds job_delay) -> asio::awaitable<Names> {
+      using namespace asio::experimental::awaitable_operators;
+      auto executor = co_await asio::this_coro::executor;
+      std::vector<Job> jobs{{"j", job_delay}};
+      AsCompleted pending(executor, std::move(jobs), std::make_shared<Journal>());
+      asio::steady_timer timeout(executor, 30ms);
+      asio::steady_timer hold(executor, 5ms);
+      hold.async_wait([](asio::error_code) { std::this_thread::sleep_for(100ms); });
+      auto receiving = pending.next();
+      auto timing = timeout.async_wait(asio::use_awaitable);
+      auto first = co_await (std::move(receiving) || std::move(timing));
+      Names events{first.index() == 0 ? "next: " + std::get<0>(first).name : "timeout"};
+      events.push_back("remaining " + std::to_string(pending.remaining()));
+      if (pending.remaining() > 0) {
+        Completed again = co_await pending.next();
+        events.push_back("next: " + again.name);
+      }
+      co_return events;
+    }(delay));
+    CAPTURE(delay.count(), seen);
+    CHECK((seen == Names{"next: j", "remaining 0"} ||
+           seen == Names{"timeout", "remaining 1", "next: j"}));
+  }
+}
+
+TEST_CASE("as_completed: a cancelled next() throws operation_aborted, and the result stays") {
+  auto seen = run_within([]() -> asio::awaitable<Names> {
+    auto executor = co_await asio::this_coro::executor;
+    std::vector<Job> jobs{{"slow", 5s}};
+    AsCompleted pending(executor, std::move(jobs), std::make_shared<Journal>());
+    // next() in a coroutine of its own, bound to a signal, so the test can cancel it.
+    asio::cancellation_signal signal;
+    bool ended = false;
+    std::exception_ptr error;
+    asio::co_spawn(executor, pending.next(),
+                   asio::bind_cancellation_slot(signal.slot(),
+                                                [&](std::exception_ptr e, Completed) {
+                                                  ended = true;
+                                                  error = e;
+                                                }));
+    asio::steady_timer timer(executor, 20ms);
+    co_await timer.async_wait(asio::use_awaitable);
+    signal.emit(asio::cancellation_type::terminal);
+    while (!ended) {
+      timer.expires_after(1ms);
+      co_await timer.async_wait(asio::use_awaitable);
+    }
+    // The same error as every cancelled operation (a timeout recognises it), not the
+    // channel's own channel_cancelled.
+    CHECK(tut::is_cancellation(error));
+    CHECK(pending.remaining() == 1);
+    pending.cancel_running();
+    Completed last = co_await pending.next();
+    co_return Names{last.name, lesson004::describe(last.outcome)};
+  }());
+  CHECK(seen == Names{"slow", "cancelled"});
+}
+
+TEST_CASE("as_completed: next() && next() is refused at the call instead of hanging") {
+  auto name = run_within(
+      [](std::shared_ptr<Journal> shared) -> asio::awaitable<std::string> {
+        using namespace asio::experimental::awaitable_operators;
+        auto executor = co_await asio::this_coro::executor;
+        std::vector<Job> jobs{{"only", 10ms}};
+        AsCompleted pending(executor, std::move(jobs), shared);
+        bool refused = false;
+        try {
+          auto first = pending.next();
+          auto second = pending.next();  // neither has started: the first has claimed it
+          // Only one result exists: with a claim taken lazily, one side would wait forever.
+          co_await (std::move(first) && std::move(second));
+        } catch (const std::logic_error&) {
+          refused = true;
+        }
+        CHECK(refused);
+        // `first` was dropped unawaited: its claim went with it.
+        Completed only = co_await pending.next();
+        co_return only.name;
+      }(std::make_shared<Journal>()),
+      3s);
+  CHECK(name == "only");
 }

@@ -1,5 +1,5 @@
 // Lesson 004 demo: race with ||, asyncio.wait's three policies with a parallel group, and
-// as_completed with a channel. Watch when each wait returns and what happens to the losers.
+// as_completed with a queue. Watch when each wait returns and what happens to the losers.
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 
@@ -63,7 +63,7 @@ asio::awaitable<void> demo() {
   std::array<Job, 3> all_jobs{{{"slow", 300ms}, {"bad", 200ms, true}, {"quick", 100ms}}};
   co_await show_wait("wait_for_all", all_jobs, ReturnWhen::all_completed);
 
-  part("6. as_completed: results in the order the jobs finish, from a channel");
+  part("6. as_completed: results in the order the jobs finish, from a queue");
   {
     auto executor = co_await asio::this_coro::executor;
     std::vector<Job> jobs{{"w", 300ms}, {"x", 100ms}, {"y", 400ms, true}, {"z", 200ms}};

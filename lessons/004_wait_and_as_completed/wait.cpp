@@ -5,24 +5,25 @@
 //   1. `a || b` (awaitable_operators): a race between two awaitables; returns which one won.
 //   2. make_parallel_group(op...).async_wait(condition, token): asyncio.wait with a return_when
 //      policy, for a fixed number of operations. The condition decides when to cancel the rest.
-//   3. A channel that every task sends its result into: asyncio.as_completed, for any number of
-//      tasks, and the way to leave the losers running.
+//   3. A queue that every task's completion handler puts its result into: asyncio.as_completed,
+//      for any number of tasks, and the way to leave the losers running.
 // What happens to the losers is the big difference from asyncio: 1 and 2 cancel them AND wait
 // until they have finished, so no task outlives the wait (structured concurrency). asyncio.wait
 // returns with the pending tasks still running; 3 does that.
 #include "wait.hpp"
 
+#include <deque>
 #include <stdexcept>
 #include <system_error>
 
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
+#include <asio/cancellation_state.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
-#include <asio/experimental/channel.hpp>
 #include <asio/experimental/parallel_group.hpp>
 
 #include "compat.hpp"
@@ -125,15 +126,22 @@ std::string describe(const Outcome& outcome) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// as_completed: one channel, many producers.
+// as_completed: a queue of results, filled by the jobs' completion handlers.
 
 // Shared by AsCompleted and every job's completion handler, so it lives until the last of them.
 struct AsCompleted::State {
-  State(asio::any_io_executor executor, std::size_t capacity) : results(executor, capacity) {}
+  explicit State(asio::any_io_executor executor)
+      : wakeup(executor, asio::steady_timer::time_point::max()) {}
 
-  // Room for every result: a job's completion handler never has to wait, and results nobody
-  // has received yet stay buffered (a job may end while no one is in next()).
-  asio::experimental::channel<void(asio::error_code, Completed)> results;
+  // Finished jobs not yet handed out. A result leaves the queue only when next() returns it,
+  // so a next() cancelled at any moment loses nothing (asyncio's Queue.get() works the same
+  // way). Why not an experimental::channel: a receive that completes in the same turn as its
+  // cancellation has already taken the message, and in Asio 1.22 cancelling a receive on a
+  // buffered channel leaves it refusing every later try_send.
+  std::deque<Completed> results;
+  // The wake-up call: next() waits on this timer, which never expires; a job that ends
+  // cancels the wait. asyncio's Queue uses a future the same way.
+  asio::steady_timer wakeup;
   // One cancellation signal per job, bound to its co_spawn: emitting it cancels that job.
   // A signal must outlive the operation it is bound to, hence unique_ptr (stable addresses)
   // inside the shared state.
@@ -143,20 +151,36 @@ struct AsCompleted::State {
   bool receiving = false;     // a next() is in progress
 };
 
+// "A next() is in progress", from the call of next() until its coroutine frame is destroyed
+// (awaited to the end, or dropped unawaited): the frame owns the Claim, a by-value parameter.
+// Set at the call, not when the coroutine first runs, or two calls made before either is
+// awaited (`next() && next()`) would both pass the check, and with one result left one of
+// them would wait forever.
+struct AsCompleted::Claim {
+  std::shared_ptr<State> state;
+  explicit Claim(std::shared_ptr<State> claimed) : state(std::move(claimed)) {
+    state->receiving = true;
+  }
+  Claim(Claim&& other) noexcept : state(std::move(other.state)) {}
+  ~Claim() {
+    if (state) state->receiving = false;  // null when moved from
+  }
+};
+
 AsCompleted::AsCompleted(asio::any_io_executor executor, std::vector<Job> jobs,
                          std::shared_ptr<Journal> journal)
-    : state_(std::make_shared<State>(executor, jobs.size())) {
+    : state_(std::make_shared<State>(executor)) {
   state_->running.assign(jobs.size(), true);
   state_->remaining = jobs.size();
   for (std::size_t index = 0; index < jobs.size(); ++index) {
     state_->signals.push_back(std::make_unique<asio::cancellation_signal>());
-    // The completion handler runs when the job ends, however it ends: it turns the job's
-    // (exception_ptr, value) into a message. try_send cannot fail: the channel has room for all.
+    // The completion handler runs when the job ends, however it ends: it queues the job's
+    // (exception_ptr, value) and wakes the next() that may be waiting.
     auto on_done = [state = state_, index, name = jobs[index].name](std::exception_ptr error,
                                                                     std::string value) {
       state->running[index] = false;
-      state->results.try_send(asio::error_code{},
-                              Completed{index, name, Outcome{std::move(value), error}});
+      state->results.push_back(Completed{index, name, Outcome{std::move(value), error}});
+      state->wakeup.cancel();
     };
     // asyncio.create_task(job()): starts now, runs on its own. bind_cancellation_slot attaches
     // the job's signal to it (lesson 005 explains cancellation slots in detail).
@@ -172,20 +196,25 @@ asio::awaitable<Completed> AsCompleted::next() {
   if (state_->remaining == 0)
     throw std::logic_error("AsCompleted::next(): every job has already been handed out");
   if (state_->receiving) throw std::logic_error("AsCompleted::next(): already waiting");
-  return receive(state_);
+  return receive(Claim(state_));
 }
 
-asio::awaitable<Completed> AsCompleted::receive(std::shared_ptr<State> state) {
-  state->receiving = true;
-  try {
-    Completed completed = co_await state->results.async_receive(asio::use_awaitable);
-    state->receiving = false;
-    --state->remaining;  // only once received: a cancelled next() loses no result
-    co_return completed;
-  } catch (...) {
-    state->receiving = false;
-    throw;
+asio::awaitable<Completed> AsCompleted::receive(Claim claim) {
+  auto& state = claim.state;
+  asio::cancellation_state cancellation = co_await asio::this_coro::cancellation_state;
+  const auto cancelled_at_start = cancellation.cancelled();
+  while (state->results.empty()) {
+    // Ends with operation_aborted both when a job wakes us and when next() is cancelled:
+    // the cancellation state tells them apart. If both happen in the same turn, the
+    // cancellation wins and the result stays queued for the next call.
+    co_await state->wakeup.async_wait(compat::as_tuple(asio::use_awaitable));
+    if (cancellation.cancelled() != cancelled_at_start)
+      throw std::system_error(asio::error::operation_aborted, "AsCompleted::next() cancelled");
   }
+  Completed completed = std::move(state->results.front());
+  state->results.pop_front();
+  --state->remaining;
+  co_return completed;
 }
 
 void AsCompleted::cancel_running() {

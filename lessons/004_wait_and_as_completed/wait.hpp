@@ -7,7 +7,7 @@
 //     tasks RUNNING. A parallel group CANCELS the others and WAITS until they have finished, so
 //     when it returns nothing is pending: every job has a result, the losers' is operation_aborted.
 //   asyncio.as_completed(tasks)  ->  AsCompleted below: each job is its own co_spawned task whose
-//     completion handler sends its result into a channel; you receive them in completion order.
+//     completion handler queues its result and wakes next(); you get them in completion order.
 //     It works for a set whose size is only known at run time, which the variadic parallel group
 //     of Asio 1.22 cannot do, and it is also how you "leave the others running" like asyncio.wait.
 //   `a || b` (awaitable_operators) is a race that returns a std::variant telling which branch won.
@@ -106,10 +106,15 @@ class AsCompleted {
               std::shared_ptr<Journal> journal);
 
   /// The next job to end, in completion order. Throws std::logic_error if all were handed out.
-  /// Only one next() at a time. Safe to await even if this object is destroyed meanwhile.
+  /// Only one next() at a time: a second call while the awaitable of the first exists (awaited
+  /// or not) throws std::logic_error, so `next() && next()` fails at once instead of hanging.
+  /// Safe to await even if this object is destroyed meanwhile.
+  /// Cancel-safe, like asyncio's Queue.get(): a cancelled next() (raced with `||`, under a
+  /// timeout) throws system_error(operation_aborted) and loses no result, even one that
+  /// arrived in the same turn as the cancellation: the next call returns it.
   asio::awaitable<Completed> next();
 
-  /// How many results next() has still to hand out.
+  /// How many results next() has still to hand out (a cancelled next() hands out none).
   std::size_t remaining() const;
 
   /// Cancels every job still running (asyncio: t.cancel() for each pending task). They end
@@ -118,9 +123,11 @@ class AsCompleted {
 
  private:
   struct State;
-  // A static coroutine holding the state by value: awaiting next() stays safe even if this
-  // object is moved or destroyed meanwhile (a member coroutine would hold a dangling `this`).
-  static asio::awaitable<Completed> receive(std::shared_ptr<State> state);
+  struct Claim;
+  // A static coroutine holding the state by value (in its Claim): awaiting next() stays safe
+  // even if this object is moved or destroyed meanwhile (a member coroutine would hold a
+  // dangling `this`).
+  static asio::awaitable<Completed> receive(Claim claim);
 
   std::shared_ptr<State> state_;  // shared with the running jobs, which may outlive this object
 };
