@@ -2,11 +2,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,6 +46,35 @@ std::set<int> open_descriptors() {
 
 // True when `pid` is no child of ours any more: reaped, no zombie left behind.
 bool reaped(pid_t pid) { return ::waitpid(pid, nullptr, WNOHANG) < 0 && errno == ECHILD; }
+
+// Makes this test process the "child subreaper" of its descendants while it lives: a
+// grandchild whose parent dies becomes our child instead of init's, so the test can learn
+// with waitpid() whether and how it died, and reap it (no zombie left anywhere).
+struct AdoptOrphans {
+  AdoptOrphans() { ::prctl(PR_SET_CHILD_SUBREAPER, 1); }
+  ~AdoptOrphans() { ::prctl(PR_SET_CHILD_SUBREAPER, 0); }
+  AdoptOrphans(const AdoptOrphans&) = delete;
+  AdoptOrphans& operator=(const AdoptOrphans&) = delete;
+};
+
+// The wait status of `pid`, an orphan adopted by AdoptOrphans, once it has ended; empty if
+// it is not our child, or still runs after 10 s (then it is killed, so no test leaves it).
+// A poll: it closed our pipes while exiting, and becomes a zombie a moment later.
+std::optional<int> end_of_adopted(pid_t pid) {
+  for (int i = 0; i < 1000; ++i) {
+    int status = 0;
+    pid_t result = ::waitpid(pid, &status, WNOHANG);
+    if (result == pid) return status;
+    if (result < 0) return std::nullopt;
+    std::this_thread::sleep_for(10ms);
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  return std::nullopt;
+}
+
+// True once nothing runs under `pid` any more (reaped, so not even a zombie).
+bool gone(pid_t pid) { return ::kill(pid, 0) < 0 && errno == ESRCH; }
 
 asio::awaitable<lesson013::Output> communicate_exec(std::vector<std::string> argv,
                                                     std::string input) {
@@ -199,7 +232,7 @@ TEST_CASE("wait() does not block the io_context") {
   CHECK(ticks >= 1);  // the ticker ran while we waited; a blocking waitpid would give 0
 }
 
-TEST_CASE("cancelling communicate() leaves the child running; kill() and wait() reap it") {
+TEST_CASE("cancelling communicate() leaves the child running, and kill() with wait() reaps it") {
   pid_t pid = run_within([]() -> asio::awaitable<pid_t> {
     auto executor = co_await asio::this_coro::executor;
     std::vector<std::string> argv{"sh", "-c", "echo started; exec sleep 5"};
@@ -240,6 +273,83 @@ TEST_CASE("run(): a child that ignores SIGTERM gets SIGKILL after the grace peri
   CHECK(result.timed_out);
   CHECK(result.returncode == -SIGKILL);
   CHECK(reaped(result.pid));
+}
+
+TEST_CASE("run(): a timeout ends the child's whole process group, grandchildren included") {
+  AdoptOrphans adopt;
+  auto before = open_descriptors();
+  // No exec: sleep is the shell's child and holds the shell's pipes. Signalling the shell
+  // alone left sleep holding them, and run() waited for it: 30 s. 15 s is a generous bound
+  // for a run that takes 0.3 s.
+  Command command{"family", {"sh", "-c", "sleep 30 & echo $!; wait"}, "", {300ms, 200ms}};
+  auto result = run_within(lesson013::run(command), 15s);
+  CHECK(result.timed_out);
+  CHECK(result.returncode == -SIGTERM);
+  pid_t grandchild = std::stoi(result.out);
+  auto status = end_of_adopted(grandchild);
+  REQUIRE(status.has_value());
+  CHECK(WIFSIGNALED(*status));
+  CHECK(WTERMSIG(*status) == SIGTERM);
+  CHECK(gone(grandchild));
+  CHECK(reaped(result.pid));
+  CHECK(reaped(-1));
+  CHECK(open_descriptors() == before);
+}
+
+TEST_CASE("run(): a grandchild that ignores SIGTERM gets SIGKILL even after its parent died") {
+  AdoptOrphans adopt;
+  // sleep is born ignoring SIGTERM; the shell takes the default back and dies of SIGTERM.
+  // Only the pipes, still open, tell that someone is left.
+  Command command{"orphan",
+                  {"sh", "-c", "trap '' TERM; sleep 30 & trap - TERM; echo $!; wait"},
+                  "",
+                  {300ms, 100ms}};
+  auto result = run_within(lesson013::run(command), 15s);
+  CHECK(result.timed_out);
+  CHECK(result.returncode == -SIGTERM);
+  pid_t grandchild = std::stoi(result.out);
+  auto status = end_of_adopted(grandchild);
+  REQUIRE(status.has_value());
+  CHECK(WIFSIGNALED(*status));
+  CHECK(WTERMSIG(*status) == SIGKILL);
+  CHECK(gone(grandchild));
+  CHECK(reaped(-1));
+}
+
+TEST_CASE("a Process destroyed while its child runs kills the child's whole process group") {
+  AdoptOrphans adopt;
+  pid_t grandchild = run_within([]() -> asio::awaitable<pid_t> {
+    auto executor = co_await asio::this_coro::executor;
+    Process process = Process::shell(executor, "sleep 30 & echo $!; wait");
+    std::string line;
+    co_await asio::async_read_until(process.stdout_pipe(), asio::dynamic_buffer(line), '\n',
+                                    asio::use_awaitable);
+    co_return std::stoi(line);
+  }());
+  auto status = end_of_adopted(grandchild);
+  REQUIRE(status.has_value());
+  CHECK(WIFSIGNALED(*status));
+  CHECK(WTERMSIG(*status) == SIGKILL);
+  CHECK(reaped(-1));
+}
+
+TEST_CASE("a SIGPIPE handler the program installed stays in place") {
+  // Process ignores SIGPIPE for the whole program, but only while it has its default action.
+  struct sigaction own {};
+  own.sa_handler = [](int) {};
+  sigemptyset(&own.sa_mask);
+  struct sigaction saved {};
+  REQUIRE(::sigaction(SIGPIPE, &own, &saved) == 0);
+  tut::run([]() -> asio::awaitable<void> {
+    auto executor = co_await asio::this_coro::executor;
+    std::vector<std::string> argv{"true"};
+    Process process = Process::exec(executor, argv);
+    co_await process.wait();
+  }());
+  struct sigaction after {};
+  ::sigaction(SIGPIPE, &saved, &after);  // restores what was there before the test
+  bool kept = after.sa_handler == own.sa_handler;
+  CHECK(kept);
 }
 
 TEST_CASE("run(): a quick child is not timed out") {

@@ -161,8 +161,12 @@ Process::Process(asio::any_io_executor executor, std::vector<std::string> argv)
 
   // Writing to a pipe whose reader has gone raises SIGPIPE, which kills the writer by
   // default. We want an EPIPE error instead (handled in feed()). Python ignores SIGPIPE at
-  // startup for the same reason; doing it here is harmless to repeat.
-  std::signal(SIGPIPE, SIG_IGN);
+  // startup for the same reason. The setting is process-wide (subprocess.hpp says so), so
+  // only the default is replaced: a handler the program installed also prevents the death.
+  struct sigaction current {};
+  ::sigaction(SIGPIPE, nullptr, &current);
+  if (!(current.sa_flags & SA_SIGINFO) && current.sa_handler == SIG_DFL)
+    std::signal(SIGPIPE, SIG_IGN);
 
   Pipe in = make_pipe();
   Pipe out = make_pipe();
@@ -185,7 +189,12 @@ Process::Process(asio::any_io_executor executor, std::vector<std::string> argv)
   sigemptyset(&empty_mask);
   posix_spawnattr_setsigdefault(&setup.attributes, &defaults);
   posix_spawnattr_setsigmask(&setup.attributes, &empty_mask);
-  posix_spawnattr_setflags(&setup.attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  // The child leads a new process group, whose id is its pid, and what it starts (a shell's
+  // commands) joins that group: signal_group() then reaches them all. Python:
+  // process_group=0. (The terminal's Ctrl-C no longer reaches the child: we decide.)
+  posix_spawnattr_setpgroup(&setup.attributes, 0);
+  posix_spawnattr_setflags(&setup.attributes,
+                           POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
 
   std::vector<char*> args;
   for (auto& arg : argv) args.push_back(arg.data());
@@ -221,9 +230,10 @@ Process::Process(asio::any_io_executor executor, std::vector<std::string> argv)
 
 Process::~Process() {
   if (pid_ > 0 && !returncode_) {
-    // Nobody waited for it: kill it and reap it now. SIGKILL cannot be ignored, so this
-    // blocking waitpid() returns almost at once.
-    ::kill(pid_, SIGKILL);
+    // Nobody waited for it: kill it, with everything in its group, and reap it now. SIGKILL
+    // cannot be ignored, so this blocking waitpid() returns almost at once.
+    ::killpg(pid_, SIGKILL);  // what signal_group() does, without throwing from a destructor
+    ::kill(pid_, SIGKILL);    // in case the child left its group
     while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
     }
   }
@@ -250,24 +260,17 @@ asio::awaitable<int> Process::wait() {
   co_return *returncode_;
 }
 
-asio::awaitable<std::optional<int>> Process::wait_within(milliseconds limit) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, limit);
-  auto exit = wait();
-  auto sleep = timer.async_wait(asio::use_awaitable);
-  // `||` ends at the first branch that *succeeds*. That is right here: neither branch fails
-  // (waitpid on our own child does not). Lesson 014 shows the trap when one can.
-  auto first = co_await (std::move(exit) || std::move(sleep));
-  if (first.index() == 0) co_return std::get<0>(first);
-  co_return std::nullopt;
-}
-
 asio::awaitable<Output> Process::communicate(std::string input) {
-  // Four things at once. Done one after the other, a child that writes more than a pipe
+  // Three things at once. Done one after the other, a child that writes more than a pipe
   // holds (64 KiB) to stderr while we wait for stdout's EOF would block forever, and so
-  // would we. `&&` waits for all four; if one fails the others are cancelled.
+  // would we. `&&` waits for all three; if one fails the others are cancelled.
   auto feeding = feed(stdin_, std::move(input));
-  auto everything = std::move(feeding) && read_to_end(stdout_) && read_to_end(stderr_) && wait();
-  auto [out, err, returncode] = co_await std::move(everything);
+  auto streams = std::move(feeding) && read_to_end(stdout_) && read_to_end(stderr_);
+  auto [out, err] = co_await std::move(streams);
+  // Then the exit, as asyncio does. Not earlier: while the pipes are open the child stays
+  // unreaped (a zombie at worst), which keeps its pid, the id of its process group, from
+  // being reused, so signal_group() cannot reach a stranger.
+  int returncode = co_await wait();
   co_return Output{std::move(out), std::move(err), returncode};
 }
 
@@ -282,22 +285,44 @@ void Process::send_signal(int signal) {
 void Process::terminate() { send_signal(SIGTERM); }
 void Process::kill() { send_signal(SIGKILL); }
 
+void Process::signal_group(int signal) {
+  if (returncode_) return;  // reaped: the group's id may be reused (no pidfd for a group)
+  // Unreaped, the child holds its pid, so the group with that id is still ours.
+  if (::killpg(pid_, signal) != 0 && errno != ESRCH) throw_errno("killpg");
+}
+
 namespace {
 
-// The timeout policy, run next to communicate(): give the child `timeout`, then ask it to
-// stop (SIGTERM, which it may catch to clean up), then force it (SIGKILL) after `grace`.
-// Returns whether it had to intervene. It never cancels communicate(): killing the child
-// closes its pipes, so communicate() ends by itself with everything written so far.
+// communicate(), then tells enforce() that the child is done by cancelling its timer.
+// Pointers, not references: coroutine parameters must not dangle (run() outlives both).
+asio::awaitable<Output> talk(Process* process, std::string input, asio::steady_timer* timer) {
+  auto talking = process->communicate(std::move(input));
+  Output output = co_await std::move(talking);
+  timer->cancel();
+  co_return output;
+}
+
+// The timeout policy, run next to talk(): give the child `timeout` to finish, then ask its
+// process group to stop (SIGTERM, which it may catch to clean up), then force it (SIGKILL)
+// after `grace`. The whole group: a grandchild (a shell's command run without exec) holds
+// the child's pipes too, and communicate() ends only when the last holder has closed them.
+// So "finished" means communicate() is done, not merely that the child exited.
+// Returns whether it had to intervene. It never cancels communicate(): killing the group
+// closes the pipes, so communicate() ends by itself with everything written so far.
 // (Each co_await is its own statement: g++ 12 miscompiles a co_await inside an if condition.)
-asio::awaitable<bool> enforce(Process& process, std::string name, Limits limits) {
-  auto exited = co_await process.wait_within(limits.timeout);
-  if (exited) co_return false;
-  tut::log(name, "still running after {}: SIGTERM", tut::seconds(limits.timeout));
-  process.terminate();
-  exited = co_await process.wait_within(limits.grace);
-  if (exited) co_return true;
-  tut::log(name, "ignored SIGTERM for {}: SIGKILL", tut::seconds(limits.grace));
-  process.kill();
+asio::awaitable<bool> enforce(Process* process, asio::steady_timer* timer, std::string name,
+                              Limits limits) {
+  // talk() cancels the timer once the child is done: an error here means "done in time".
+  // The timer may also expire in the same turn as talk() finishes: the returncode tells.
+  auto [in_time] = co_await timer->async_wait(compat::as_tuple(asio::use_awaitable));
+  if (in_time || process->returncode()) co_return false;
+  tut::log(name, "still running after {}: SIGTERM to its group", tut::seconds(limits.timeout));
+  process->signal_group(SIGTERM);
+  timer->expires_after(limits.grace);
+  auto [in_grace] = co_await timer->async_wait(compat::as_tuple(asio::use_awaitable));
+  if (in_grace || process->returncode()) co_return true;
+  tut::log(name, "ignored SIGTERM for {}: SIGKILL to its group", tut::seconds(limits.grace));
+  process->signal_group(SIGKILL);
   co_return true;
 }
 
@@ -319,8 +344,9 @@ asio::awaitable<Completed> run(Command command) {
 
   Process process = Process::exec(executor, command.argv);
   result.pid = process.pid();
-  auto talking = process.communicate(std::move(command.input));
-  auto policing = enforce(process, command.name, command.limits);
+  asio::steady_timer timer(executor, command.limits.timeout);
+  auto talking = talk(&process, std::move(command.input), &timer);
+  auto policing = enforce(&process, &timer, command.name, command.limits);
   auto [output, timed_out] = co_await (std::move(talking) && std::move(policing));
 
   result.finished = tut::clock::now();

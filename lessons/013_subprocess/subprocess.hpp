@@ -10,8 +10,15 @@
 // - All three standard streams are always pipes (asyncio's stdin=PIPE, stdout=PIPE,
 //   stderr=PIPE); the child inherits no other descriptor (Python's close_fds=True).
 // - Linux only: the exit is watched through a pidfd (Linux >= 5.3), see subprocess.cpp.
-// - Destroying a Process whose child still runs kills it (SIGKILL) and reaps it at once, so
-//   no zombie is ever left behind; asyncio also kills it when the transport is closed.
+// - The child leads a process group of its own (asyncio's process_group=0), so run()'s
+//   timeout can stop it together with what it started: a shell's commands inherit its pipes,
+//   and killing the shell alone would leave them holding the pipes open.
+// - Destroying a Process whose child still runs kills it and its group (SIGKILL) and reaps it
+//   at once, so no zombie is ever left behind; asyncio also kills it when the transport is
+//   closed.
+// - Side effect: creating a Process sets SIGPIPE to "ignore" for the whole program, if it still
+//   has its default action (a write to a child that has gone is then an EPIPE error, not the
+//   death of the program). Python does the same at startup. The children get the default back.
 #pragma once
 
 #include <chrono>
@@ -51,6 +58,8 @@ class Process {
   /// asyncio.create_subprocess_exec(*argv, stdin=PIPE, stdout=PIPE, stderr=PIPE).
   /// argv[0] is searched in PATH. Throws std::system_error if the program cannot be run
   /// ("cannot run 'nope': No such file or directory", code ENOENT; EACCES if not executable).
+  /// The child leads a new process group (its id is the child's pid). Ignores SIGPIPE in the
+  /// whole program unless the program handles it itself (see above).
   static Process exec(asio::any_io_executor executor, std::vector<std::string> argv);
   /// asyncio.create_subprocess_shell(command): runs /bin/sh -c command.
   static Process shell(asio::any_io_executor executor, std::string command);
@@ -73,18 +82,20 @@ class Process {
   /// Process.wait(): suspends until the child exits, reaps it and returns its returncode.
   /// Does not block the io_context. Cancelling it leaves the child running.
   asio::awaitable<int> wait();
-  /// asyncio.wait_for(proc.wait(), limit) without the exception: the returncode, or empty if
-  /// the child is still running after `limit`.
-  asio::awaitable<std::optional<int>> wait_within(milliseconds limit);
   /// Process.communicate(input): writes `input` to stdin and closes it, reads stdout and
   /// stderr to the end, all at the same time, then waits for the exit. Reading both streams
   /// concurrently is what keeps a child that fills both pipes from deadlocking with us.
+  /// Like asyncio's, it ends only when every process holding the pipes (the child and what it
+  /// started) has closed them.
   asio::awaitable<Output> communicate(std::string input = {});
 
   /// Process.send_signal / terminate (SIGTERM) / kill (SIGKILL). No-op once reaped.
   void send_signal(int signal);
   void terminate();
   void kill();
+  /// os.killpg(proc.pid, signal): signals the child's whole process group, the child and
+  /// everything it started that stayed in the group. No-op once the child is reaped.
+  void signal_group(int signal);
 
  private:
   Process(asio::any_io_executor executor, std::vector<std::string> argv);
@@ -126,9 +137,11 @@ struct Completed {
 };
 
 /// Runs one command to completion: feeds its input, collects its output and its returncode.
-/// Past command.limits.timeout it sends SIGTERM, and SIGKILL if the child is still there
+/// If communicate() has not finished after command.limits.timeout, it sends SIGTERM to the
+/// child's process group, and SIGKILL to the group if it is still not finished
 /// command.limits.grace later; the output written before that is kept. Logs under
-/// command.name. Throws std::system_error if the program cannot be run.
+/// command.name. Throws std::system_error if the program cannot be run. (A process that left
+/// the group, as a daemon does with setsid(), is out of reach and can keep run() waiting.)
 asio::awaitable<Completed> run(Command command);
 
 /// Runs all commands, at most `limit` at a time, and returns their results in the order of
