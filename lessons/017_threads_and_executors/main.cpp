@@ -65,7 +65,11 @@ int main() {
   keep_running.reset();
   loop_thread.join();
 
-  fmt::print("\n5. `a && b` on a thread pool, serialised by a strand\n");
-  fmt::print("   {}\n", lesson017::join_on_a_strand(pool));
+  fmt::print("\n5. `a && b` on a thread pool: two branches that wake together (each waits 0.5s at\n"
+             "   most for the other to be running too)\n");
+  fmt::print("   spawned on a strand: at most {} branch at a time\n",
+             lesson017::branches_at_once(pool, true, 500ms));
+  fmt::print("   spawned on the pool: {} branches at once\n",
+             lesson017::branches_at_once(pool, false, 500ms));
   pool.join();
 }

@@ -1,15 +1,14 @@
 // Lesson 017: threads and executors.
 #include "threads.hpp"
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <mutex>
 
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
+#include <asio/system_executor.hpp>
 #include <asio/use_future.hpp>
 
 #include "compat.hpp"
@@ -21,6 +20,7 @@ namespace {
 class ConcurrencyMeter {
  public:
   void enter() {
+    ++entered_;
     int now = ++inside_;
     int seen = most_;
     while (now > seen && !most_.compare_exchange_weak(seen, now)) {
@@ -28,8 +28,11 @@ class ConcurrencyMeter {
   }
   void leave() { --inside_; }
   int most() const { return most_; }
+  int inside() const { return inside_; }
+  int entered() const { return entered_; }
 
  private:
+  std::atomic<int> entered_{0};
   std::atomic<int> inside_{0};
   std::atomic<int> most_{0};
 };
@@ -69,10 +72,15 @@ HandlerCount count_in_handlers(int threads, int handlers, bool use_strand) {
 }
 
 asio::awaitable<std::vector<int>> receive_from_plain_thread(int count) {
-  auto executor = co_await asio::this_coro::executor;
   // Capacity 4: the producer thread blocks when the coroutine falls behind (back-pressure).
   using Channel = asio::experimental::concurrent_channel<void(asio::error_code, int)>;
-  Channel numbers(executor, 4);
+  // The channel's executor is Asio's system executor, not this loop: the producer's sends
+  // then complete without the loop. From Asio 1.27 a send's completion goes through the
+  // channel's executor (1.22 hands it straight to the future), and the guard below joins the
+  // producer on the loop's thread. With the channel on the loop, the producer would block in
+  // get() until the loop ran its completion while the loop blocked in join() until the
+  // producer ended: a deadlock. Receives still resume this coroutine on its own executor.
+  Channel numbers(asio::system_executor(), 4);
 
   std::thread producer([&numbers, count] {
     try {
@@ -80,7 +88,8 @@ asio::awaitable<std::vector<int>> receive_from_plain_thread(int count) {
         // A plain thread cannot co_await; it blocks on a future instead.
         numbers.async_send(asio::error_code{}, i, asio::use_future).get();
       }
-      // The end is a message, not close(): close() would drop what is still buffered.
+      // The end is a message, not close(): before Asio 1.27, close() drops what is still
+      // buffered (lesson 019, pitfall 5); a message arrives in order on every release.
       numbers.async_send(asio::error_code{}, 0, asio::use_future).get();
     } catch (const std::exception&) {
       // The receiver went away (see the guard below): stop producing.
@@ -124,30 +133,43 @@ std::string ask_the_loop_from_a_thread(asio::io_context& loop, std::string quest
 }
 
 namespace {
-// `shared` is a reference parameter, which is only safe because the parent coroutine that owns
-// the vector awaits both branches: it outlives them (lesson 019 shows the unsafe case).
-asio::awaitable<void> append_after(std::vector<std::string>& shared, std::string entry,
-                                   std::chrono::milliseconds delay) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+using Clock = std::chrono::steady_clock;
+
+// One branch: wake at `at`, then stay in the body until the other branch is in its body too,
+// or `patience` has passed, or the other branch has already been and gone. Blocking the thread
+// is the point here: a second branch can only get in on another thread at the same time.
+asio::awaitable<void> branch(ConcurrencyMeter& meter, Clock::time_point at,
+                             std::chrono::milliseconds patience) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, at);
   co_await timer.async_wait(asio::use_awaitable);
-  shared.push_back(std::move(entry));
+  meter.enter();
+  auto give_up = Clock::now() + patience;
+  while (meter.inside() < 2 && meter.entered() < 2 && Clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  meter.leave();
 }
 
-asio::awaitable<std::vector<std::string>> both_branches() {
+// `meter` is a reference parameter, which is only safe because the caller blocks until this
+// coroutine has finished: the meter outlives it (lesson 019 shows the unsafe case).
+asio::awaitable<void> both_branches(ConcurrencyMeter& meter, std::chrono::milliseconds patience) {
   using namespace asio::experimental::awaitable_operators;
-  std::vector<std::string> shared;
-  // Both branches run on this coroutine's executor: the strand. It lets them interleave but
-  // never run at the same instant, which is all the unsynchronised vector needs.
-  auto first = append_after(shared, "from branch a", std::chrono::milliseconds(5));
-  auto second = append_after(shared, "from branch b", std::chrono::milliseconds(10));
+  // Both branches run on this coroutine's executor: a strand, or the bare pool.
+  auto at = Clock::now() + std::chrono::milliseconds(5);
+  auto first = branch(meter, at, patience);
+  auto second = branch(meter, at, patience);
   co_await (std::move(first) && std::move(second));
-  std::sort(shared.begin(), shared.end());  // which branch finished first is up to the timers
-  co_return shared;
 }
 }  // namespace
 
-std::vector<std::string> join_on_a_strand(asio::thread_pool& pool) {
-  return asio::co_spawn(asio::make_strand(pool), both_branches(), asio::use_future).get();
+int branches_at_once(asio::thread_pool& pool, bool use_strand,
+                     std::chrono::milliseconds patience) {
+  ConcurrencyMeter meter;
+  auto coroutine = both_branches(meter, patience);
+  if (use_strand)
+    asio::co_spawn(asio::make_strand(pool), std::move(coroutine), asio::use_future).get();
+  else
+    asio::co_spawn(pool, std::move(coroutine), asio::use_future).get();
+  return meter.most();
 }
 
 }  // namespace lesson017

@@ -6,6 +6,7 @@
 // executor says where a handler runs. This lesson covers the asyncio toolbox in that world.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <string>
 #include <thread>
@@ -59,10 +60,15 @@ asio::awaitable<std::vector<int>> receive_from_plain_thread(int count);
 /// Returns the coroutine's result.
 std::string ask_the_loop_from_a_thread(asio::io_context& loop, std::string question);
 
-/// Two branches joined with `&&` whose bodies append to one shared vector, run on a thread
-/// pool. The whole coroutine is spawned on a strand of the pool: without it the two branches
-/// could run on two threads at once and race on the vector (and on the operator's own state).
-/// Returns the vector, sorted: both branches' entries.
-std::vector<std::string> join_on_a_strand(asio::thread_pool& pool);
+/// Why awaitable operators on a thread pool need a strand. Two branches joined with `&&` wake
+/// at the same moment; each then stays in its body (holding its thread, on purpose) until the
+/// other branch is in its body too, or for at most `patience`. Returns the most branches seen
+/// in their bodies at the same instant. Spawned on a strand of `pool` (`use_strand`, the fix):
+/// always 1, the branches interleave but never overlap, so state they share needs no lock
+/// (and the first branch waits out its `patience` alone). Spawned on the pool itself: 2, the
+/// branches run on two threads at once, so a plain vector or counter they share would be a
+/// data race.
+int branches_at_once(asio::thread_pool& pool, bool use_strand,
+                     std::chrono::milliseconds patience);
 
 }  // namespace lesson017
