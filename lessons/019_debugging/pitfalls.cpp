@@ -4,17 +4,23 @@
 #include <memory>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
+#include <utility>
 
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
+#include <asio/read_until.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/write.hpp>
 
 #include "compat.hpp"
 #include "run.hpp"
@@ -39,22 +45,24 @@ asio::awaitable<void> fail_after(Clock::duration d, std::string what) {
 }  // namespace
 
 // ---- 1 ----------------------------------------------------------------------------------------
-bool detached_task_loses_exception() {
+FailedTask run_failing_task(bool use_rethrow) {
+  FailedTask outcome;
   asio::io_context context;
-  asio::co_spawn(context, fail_after(1ms, "nobody will ever see this"), asio::detached);
-  context.run();  // returns normally: detached's handler ignored the exception_ptr
-  return true;
-}
-
-std::string rethrow_reports_exception() {
-  asio::io_context context;
-  asio::co_spawn(context, fail_after(1ms, "reported"), tut::rethrow);
+  auto task = [&outcome]() -> asio::awaitable<void> {
+    co_await sleep_for(1ms);
+    outcome.task_threw = true;
+    throw std::runtime_error("reported");
+  };
+  if (use_rethrow)
+    asio::co_spawn(context, task, tut::rethrow);  // the fix: run() rethrows it
+  else
+    asio::co_spawn(context, task, asio::detached);  // the bug: detached ignores the exception
   try {
     context.run();
   } catch (const std::exception& e) {
-    return e.what();
+    outcome.run_threw = e.what();
   }
-  return "";
+  return outcome;
 }
 
 // ---- 2 ----------------------------------------------------------------------------------------
@@ -155,7 +163,9 @@ int messages_received_after_close(int n) {
   return tut::run([](int count) -> asio::awaitable<int> {
     Channel channel(co_await asio::this_coro::executor, static_cast<std::size_t>(count));
     for (int i = 0; i < count; ++i) channel.try_send(asio::error_code{}, i);
-    channel.close();  // the bug: "no more messages" also throws away the buffered ones
+    // The bug, up to Asio 1.26: "no more messages" also throws away the buffered ones. 1.27
+    // fixed it, but Debian 12 ships 1.22: code that must work on both cannot rely on close().
+    channel.close();
     int received = 0;
     for (;;) {
       auto [error, value] = co_await channel.async_receive(compat::as_tuple(asio::use_awaitable));
@@ -261,6 +271,62 @@ ShutdownOutcome shut_down_during_work(bool graceful) {
   });
   context.run();
   return outcome;  // with stop(): the frame is destroyed with `context`, its catch never runs
+}
+
+// ---- 8 ----------------------------------------------------------------------------------------
+LinesRead read_lines(bool stop_at_eof, milliseconds deadline) {
+  asio::io_context context;
+  // A real connection on 127.0.0.1: connect and accept block only for the loopback handshake.
+  asio::ip::tcp::acceptor acceptor(context, {asio::ip::address_v4::loopback(), 0});
+  asio::ip::tcp::socket reader(context);
+  asio::ip::tcp::socket peer(context);
+  reader.connect(acceptor.local_endpoint());
+  acceptor.accept(peer);
+
+  LinesRead result;
+  asio::steady_timer give_up(context, deadline);
+  give_up.async_wait([&reader](asio::error_code error) {
+    if (!error) reader.cancel();  // the read still waiting ends with operation_aborted
+  });
+
+  auto read_loop = [&]() -> asio::awaitable<void> {
+    std::string buffer;
+    auto no_throw = compat::as_tuple(asio::use_awaitable);
+    for (;;) {
+      auto [error, n] = co_await asio::async_read_until(reader, asio::dynamic_buffer(buffer),
+                                                        '\n', no_throw);
+      if (error == asio::error::eof) {
+        // The fix: end of stream is the end; a partial line left in the buffer is the last.
+        // The bug: end the loop only at an eof that leaves the buffer empty. After a partial
+        // last line that takes one more read, and it waits forever: the reactor, having seen
+        // end of stream, waits for a new readiness event on the socket before reading again,
+        // and none comes when the last bytes and the FIN arrived in the same one. (Had the FIN
+        // come on its own, the extra read would just see eof again: a bug that shows up only
+        // sometimes.)
+        bool last_read = stop_at_eof || buffer.empty();
+        if (!buffer.empty()) result.lines.push_back(std::exchange(buffer, {}));
+        if (last_read) break;
+        continue;
+      }
+      if (error) co_return;  // cancelled by the deadline: still waiting
+      result.lines.push_back(buffer.substr(0, n - 1));  // the line without its '\n'
+      buffer.erase(0, n);
+    }
+    result.finished = true;
+    give_up.cancel();
+  };
+  // The peer: the last line without its newline, then shutdown(send), which sends the FIN.
+  // Both in one step (a plain blocking write of 9 bytes), so they reach the reader together.
+  auto send_and_shut_down = [&peer]() -> asio::awaitable<void> {
+    auto executor = co_await asio::this_coro::executor;
+    co_await asio::post(executor, asio::use_awaitable);  // one turn: the reader waits first
+    asio::write(peer, asio::buffer(std::string_view("one\nhello")));
+    peer.shutdown(asio::ip::tcp::socket::shutdown_send);
+  };
+  asio::co_spawn(context, read_loop, tut::rethrow);
+  asio::co_spawn(context, send_and_shut_down, tut::rethrow);
+  context.run();
+  return result;
 }
 
 }  // namespace lesson019

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <asio/awaitable.hpp>
 
@@ -19,11 +20,15 @@ namespace lesson019 {
 using std::chrono::milliseconds;
 
 // ---- 1. An exception lost in a detached task ------------------------------------------------
-/// Spawns a task that throws with asio::detached. Returns true when run() finished as if all
-/// went well: the exception vanished without a trace.
-bool detached_task_loses_exception();
-/// The fix: the same task spawned with tut::rethrow. Returns what run() rethrew.
-std::string rethrow_reports_exception();
+/// What the program saw of a task that failed.
+struct FailedTask {
+  bool task_threw = false;  // the task really reached its `throw`
+  std::string run_threw;    // what io_context::run() rethrew; "" when it returned normally
+};
+/// Spawns a task that throws "reported" and runs the loop. With asio::detached (`use_rethrow`
+/// false: the bug) run() returns normally although the task threw: the exception is lost.
+/// With tut::rethrow (true: the fix) run() rethrows it.
+FailedTask run_failing_task(bool use_rethrow);
 
 // ---- 2. A blocking call stalls the loop -----------------------------------------------------
 /// A watchdog: wakes every `period` and calls `on_stall(lateness)` when a wake-up came more
@@ -53,9 +58,11 @@ milliseconds race_duration(bool use_wait_for_one);
 
 // ---- 5. A channel closed too early ----------------------------------------------------------
 /// Sends `n` messages into a buffered channel, then close()s it; returns how many the
-/// receiver still gets (0: close() discards what is buffered).
+/// receiver still gets. That depends on the Asio release: 0 up to 1.26 (close() discards what
+/// is buffered), all `n` from 1.27 (compat::channel_close_keeps_buffered_messages).
 int messages_received_after_close(int n);
-/// The fix: an end-of-stream message instead of close(). Returns how many arrive (all `n`).
+/// The fix, for every release: an end-of-stream message instead of close(). Returns how many
+/// arrive (all `n`).
 int messages_received_with_end_marker(int n);
 /// A sender waits on a full channel; then close() (`cancel_first` false) or cancel() then
 /// close() (true). Returns whether the waiting send completed within 200 ms.
@@ -78,5 +85,23 @@ struct ShutdownOutcome {
 /// later destroyed without its catch block running) or by cancelling the task and letting run()
 /// return by itself once it has cleaned up (`graceful` true).
 ShutdownOutcome shut_down_during_work(bool graceful);
+
+// ---- 8. Reading again after end of stream ---------------------------------------------------
+/// What read_lines() got.
+struct LinesRead {
+  std::vector<std::string> lines;  // every line, the last one (without its '\n') included
+  bool finished = false;           // the loop ended by itself; false: a read was still waiting
+                                   // when the deadline cancelled it
+};
+/// Over a real loopback TCP connection, a peer sends "one\nhello" (the last line has no
+/// newline) and shuts down its side, so the last bytes and the end of stream (the FIN) arrive
+/// together while the reader waits. The reader loops on async_read_until(socket, buffer, '\n').
+/// At the end that read returns eof with "hello" still in the buffer, and then:
+/// `stop_at_eof` false (the bug): the loop takes "hello" as a line and reads again, to meet eof
+/// with an empty buffer. That read never completes (Asio 1.22, 1.30, 1.38 on Linux): after a
+/// read has returned end of stream, Asio's reactor waits for the socket's next readiness event
+/// before it reads again, and the peer, done, sends none. `deadline` then cancels it.
+/// `stop_at_eof` true (the fix): eof ends the loop; what is left in the buffer is the last line.
+LinesRead read_lines(bool stop_at_eof, milliseconds deadline);
 
 }  // namespace lesson019
