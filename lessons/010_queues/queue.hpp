@@ -52,8 +52,9 @@
 // on the same strand of a multi-threaded one. Wake-ups are posted to the waiting coroutine's
 // own executor (its strand, if it runs on one), never run inside the notifier's call.
 //
-// Why not asio::experimental::channel? In Asio 1.22 its close() discards the buffered
-// messages and leaves a pending sender waiting forever: items lost, a task hung. And any
+// Why not asio::experimental::channel? Its close() leaves a pending sender waiting forever,
+// and up to Asio 1.26 (Debian 12 has 1.22) also discards the buffered messages: a task hung,
+// items lost (lesson 019, pitfall 5). And any
 // queue that hands an item to a waiter at the moment it wakes it has a second trap: if the
 // waiter loses a race with a timer before it runs, the item travels in the losing branch's
 // result, which `||` throws away. So this queue keeps its own lists of waiters (asyncio's
