@@ -768,7 +768,7 @@ struct ServerProgram {
 };
 }  // namespace
 
-TEST_CASE("--connect: a last line without '\\n' is echoed, then the client exits 0") {
+TEST_CASE("012_streams --connect: a last line without '\\n' is echoed, then the client exits 0") {
   // `printf hello | 012_streams --connect ...`: the echo and the server's FIN arrive together.
   ServerProgram server({});
   REQUIRE(!server.port.empty());
@@ -782,7 +782,7 @@ TEST_CASE("--connect: a last line without '\\n' is echoed, then the client exits
   CHECK(exited_with(server.stop(), 0));
 }
 
-TEST_CASE("--connect leaves its stdin blocking (its file status flags are shared)") {
+TEST_CASE("012_streams --connect leaves its stdin blocking (its file status flags are shared)") {
   ServerProgram server({});
   REQUIRE(!server.port.empty());
   InputPipe input("one\ntwo\n");
@@ -796,7 +796,7 @@ TEST_CASE("--connect leaves its stdin blocking (its file status flags are shared
   CHECK(exited_with(server.stop(), 0));
 }
 
-TEST_CASE("--connect exits 1 with a message when the server closes first") {
+TEST_CASE("012_streams --connect exits 1 with a message when the server closes first") {
   ServerProgram server({"--idle-timeout", "1"});
   REQUIRE(!server.port.empty());
   InputPipe input("hi\n", true);  // stdin stays open: the user has not finished
@@ -810,14 +810,14 @@ TEST_CASE("--connect exits 1 with a message when the server closes first") {
   CHECK(exited_with(server.stop(), 0));
 }
 
-TEST_CASE("--connect rejects a port above 65535 instead of wrapping it") {
+TEST_CASE("012_streams --connect rejects a port above 65535 instead of wrapping it") {
   TempFile err;
   auto client = start_program({"--connect", "127.0.0.1", "99999"}, -1, -1, err.fd);
   CHECK(exited_with(wait_exit(client), 1));
   CHECK_THAT(err.contents(), ContainsSubstring("invalid port 99999"));
 }
 
-TEST_CASE("--connect sends an input line of 2 MiB whole") {
+TEST_CASE("012_streams --connect sends an input line of 2 MiB whole") {
   ServerProgram server({"--max-line", std::to_string(4 << 20)});
   REQUIRE(!server.port.empty());
   TempFile in, out, err;
@@ -831,7 +831,7 @@ TEST_CASE("--connect sends an input line of 2 MiB whole") {
   CHECK(exited_with(server.stop(), 0));
 }
 
-TEST_CASE("--serve and --connect over IPv6 ([::1])") {
+TEST_CASE("012_streams --serve and --connect over IPv6 ([::1])") {
   ServerProgram server({"--host", "::1"});
   REQUIRE(!server.port.empty());
   CHECK(server.host == "[::1]");
@@ -845,7 +845,7 @@ TEST_CASE("--serve and --connect over IPv6 ([::1])") {
   CHECK_THAT(printed, ContainsSubstring("stopped: 1 connections, 1 lines echoed"));
 }
 
-TEST_CASE("--serve keeps serving while nobody reads its stdout") {
+TEST_CASE("012_streams --serve keeps serving while nobody reads its stdout") {
   ServerProgram server({}, 4096);  // a one-page pipe: full after a few dozen log lines
   REQUIRE(!server.port.empty());
   // 100 clients log ~9 KB, and we do not read it: the server must not wait for us.
@@ -864,7 +864,7 @@ TEST_CASE("--serve keeps serving while nobody reads its stdout") {
   CHECK_THAT(printed, ContainsSubstring("stopped: 100 connections"));
 }
 
-TEST_CASE("--serve survives its stdout being closed (`--serve | head -n 1`)") {
+TEST_CASE("012_streams --serve survives its stdout being closed (`--serve | head -n 1`)") {
   ServerProgram server({});
   REQUIRE(!server.port.empty());
   server.close_stdout();  // head has read its line and exited
@@ -874,7 +874,7 @@ TEST_CASE("--serve survives its stdout being closed (`--serve | head -n 1`)") {
   CHECK(exited_with(status, 0));  // not killed by SIGPIPE
 }
 
-TEST_CASE("--serve closes a client that sends but never reads, after the idle timeout") {
+TEST_CASE("012_streams --serve closes a client that sends but never reads, after the idle timeout") {
   ServerProgram server({"--idle-timeout", "1"});
   REQUIRE(!server.port.empty());
   auto failure = run_to_completion([](std::string port) -> asio::awaitable<asio::error_code> {
@@ -899,30 +899,51 @@ TEST_CASE("--serve closes a client that sends but never reads, after the idle ti
   CHECK_THAT(printed, ContainsSubstring("not reading its echoes for 1.0s: closing"));
 }
 
-TEST_CASE("--serve: the error line for an over-long line reaches a client still writing") {
+TEST_CASE("012_streams --serve: the error line for an over-long line reaches a client still writing") {
   ServerProgram server({"--max-line", "64"});
   REQUIRE(!server.port.empty());
-  auto reply = run_to_completion([](std::string port) -> asio::awaitable<std::optional<std::string>> {
-    auto client = co_await LineClient::connect("127.0.0.1", port);
-    // 1 MiB without a '\n': the server gives up after 64 bytes, and we are still writing.
-    std::string flood(1 << 20, 'x');
-    auto [error, written] = co_await asio::async_write(client.socket(), asio::buffer(flood),
-                                                       compat::as_tuple(asio::use_awaitable));
-    CHECK(!error);  // the server read (and dropped) it all instead of resetting
-    client.write_eof();
-    std::optional<std::string> line;
-    try {
-      line = co_await client.read_line();
-    } catch (const std::system_error& e) {
-      line = e.what();
-    }
-    co_return line;
-  }(server.port));
-  CHECK(reply == "error: line too long (max 64 bytes)\n");
+  auto talk = [](std::string port, int server_log) -> asio::awaitable<std::string> {
+    auto executor = co_await asio::this_coro::executor;
+    tcp::socket socket(executor);
+    socket.open(tcp::v4());
+    socket.set_option(asio::socket_base::receive_buffer_size(8192));
+    co_await socket.async_connect(
+        tcp::endpoint(asio::ip::address_v4::loopback(), static_cast<unsigned short>(std::stoi(port))),
+        asio::use_awaitable);
+    // 256 KiB of lines, then an over-long one, before we read anything: the echoes fill our
+    // small receive buffer, so the error line waits in the server's send buffer. A server
+    // that then closes with our over-long line unread sends a reset, which throws that
+    // queued data away: we would see part of the echoes, then "connection reset".
+    std::string sent;
+    for (int i = 0; i < 4096; ++i) sent += line_of(64, 'y');
+    sent += std::string(1000, 'x');
+    auto [write_error, written] = co_await asio::async_write(
+        socket, asio::buffer(sent), compat::as_tuple(asio::use_awaitable));
+    CHECK(!write_error);
+    // Read nothing before the server has given up on the line (it logs it), so that the
+    // error line is still queued behind the echoes when the server closes.
+    auto log = read_output(server_log, "line too long", 20s);
+    CHECK_THAT(log, ContainsSubstring("line too long (max 64 bytes): closing"));
+    // Not for ordering (a correct server waits for us however long this takes): only so that
+    // a server that closes at once has done it before we read, and the test catches it.
+    co_await sleep_for(200ms);
+    asio::error_code ignored;
+    socket.shutdown(tcp::socket::shutdown_send, ignored);
+    std::string replies;
+    auto [read_error, n] = co_await asio::async_read(socket, asio::dynamic_buffer(replies),
+                                                      compat::as_tuple(asio::use_awaitable));
+    CHECK(read_error == asio::error::eof);  // not a reset
+    co_return replies;
+  };
+  auto received = run_to_completion(talk(server.port, server.out));
+  auto error_line = std::string_view("error: line too long (max 64 bytes)\n");
+  REQUIRE(received.size() >= error_line.size());
+  CHECK(received.substr(received.size() - error_line.size()) == error_line);
+  CHECK(received.size() == (4096 * 64) + error_line.size());  // every echo, then the error
   CHECK(exited_with(server.stop(), 0));
 }
 
-TEST_CASE("--serve: a second SIGTERM during the grace period closes what is left, exit 0") {
+TEST_CASE("012_streams --serve: a second SIGTERM during the grace period closes what is left, exit 0") {
   ServerProgram server({"--max-line", std::to_string(16 << 20), "--grace", "600"});
   REQUIRE(!server.port.empty());
   asio::io_context io_context;
