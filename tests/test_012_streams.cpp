@@ -159,7 +159,7 @@ TEST_CASE("several lines sent in one write come back as the same lines") {
   CHECK(stats.lines_echoed == 4);
 }
 
-TEST_CASE("a line that arrives in pieces is echoed once, whole, when its '\\n' arrives") {
+TEST_CASE("a line that arrives in pieces is echoed once, whole, when its newline arrives") {
   auto stats = run_to_completion(with_server(small_options(), [](EchoServer*, std::string port)
                                                                   -> asio::awaitable<void> {
     auto client = co_await LineClient::connect("127.0.0.1", port);
@@ -768,7 +768,7 @@ struct ServerProgram {
 };
 }  // namespace
 
-TEST_CASE("012_streams --connect: a last line without '\\n' is echoed, then the client exits 0") {
+TEST_CASE("012_streams --connect: a last line without a newline is echoed, then it exits 0") {
   // `printf hello | 012_streams --connect ...`: the echo and the server's FIN arrive together.
   ServerProgram server({});
   REQUIRE(!server.port.empty());
@@ -877,7 +877,11 @@ TEST_CASE("012_streams --serve survives its stdout being closed (`--serve | head
 TEST_CASE("012_streams --serve closes a client that sends but never reads, after the idle timeout") {
   ServerProgram server({"--idle-timeout", "1"});
   REQUIRE(!server.port.empty());
-  auto failure = run_to_completion([](std::string port) -> asio::awaitable<asio::error_code> {
+  // 32 MiB of lines and never a read: more than every buffer on the way can hold, so the
+  // server's echo blocks, it stops reading, and our write blocks too, until it gives up.
+  std::string lines;
+  for (int i = 0; i < 32 * 1024; ++i) lines += line_of(1024, 'n');
+  auto stall = [](std::string port, const std::string* data) -> asio::awaitable<asio::error_code> {
     auto executor = co_await asio::this_coro::executor;
     tcp::socket socket(executor);
     socket.open(tcp::v4());
@@ -885,14 +889,11 @@ TEST_CASE("012_streams --serve closes a client that sends but never reads, after
     co_await socket.async_connect(
         tcp::endpoint(asio::ip::address_v4::loopback(), static_cast<unsigned short>(std::stoi(port))),
         asio::use_awaitable);
-    // 32 MiB of lines and never a read: more than every buffer on the way can hold, so the
-    // server's echo blocks, it stops reading, and our write blocks too, until it gives up.
-    std::string lines;
-    for (int i = 0; i < 32 * 1024; ++i) lines += line_of(1024, 'n');
-    auto [error, written] =
-        co_await asio::async_write(socket, asio::buffer(lines), compat::as_tuple(asio::use_awaitable));
+    auto [error, written] = co_await asio::async_write(socket, asio::buffer(*data),
+                                                       compat::as_tuple(asio::use_awaitable));
     co_return error;
-  }(server.port));
+  };
+  auto failure = run_to_completion(stall(server.port, &lines));
   CHECK(failure);  // reset or broken pipe: the server closed the connection
   std::string printed;
   CHECK(exited_with(server.stop(&printed), 0));
