@@ -112,7 +112,9 @@ TEST_CASE("async with: a cancelled body still awaits its whole cleanup, then end
 
 TEST_CASE("async with: a second cancel interrupts the awaiting cleanup, which still releases") {
   auto tracker = make_tracker();
-  tracker->delay = 50ms;  // a cleanup long enough to be inside it when the second cancel comes
+  // A goodbye long enough that the second cancel lands inside it even if this process is
+  // not scheduled for a while (the poll and the goodbye's timer would then expire together).
+  tracker->delay = 300ms;
   run_within([](std::shared_ptr<Tracker> shared) -> asio::awaitable<void> {
     auto executor = co_await asio::this_coro::executor;
     auto task = spawn(executor, use_resource("c", Ending::waits, shared));
@@ -285,6 +287,25 @@ TEST_CASE("exit stack: aclose() rethrows an exit's failure after running all of 
   REQUIRE_THROWS_WITH(run_within(open_two_then_aclose(tracker)), "closing b failed");
   CHECK(tracker->events == Events{"open a", "open b", "close b sees none", "closed b",
                                   "close a sees error: closing b failed", "closed a"});
+  CHECK(tracker->open == 0);
+}
+
+TEST_CASE("exit stack: cancelled during aclose(), the remaining exits still run and await") {
+  auto tracker = make_tracker();
+  tracker->delay = 300ms;  // a goodbye long enough to be cancelled inside it (see above)
+  run_within([](std::shared_ptr<Tracker> shared) -> asio::awaitable<void> {
+    auto executor = co_await asio::this_coro::executor;
+    auto task = spawn(executor, open_two_then_aclose(shared));
+    auto closing = wait_until([shared] { return has(*shared, "close b sees none"); });
+    co_await std::move(closing);
+    task->cancel();  // b's goodbye is interrupted; a must still be closed, in full
+    auto finished = wait_until([task] { return task->done; });
+    co_await std::move(finished);
+    CHECK(tut::is_cancellation(task->error));
+  }(tracker));
+  CHECK(tracker->events == Events{"open a", "open b", "close b sees none",
+                                  "closed b, goodbye interrupted", "close a sees cancelled",
+                                  "closed a"});
   CHECK(tracker->open == 0);
 }
 

@@ -1,41 +1,33 @@
 // Lesson 021: an async exit stack, the tool every later lesson closes its resources with.
 //
 //   Python (contextlib)                          C++ (this header)
-//   @asynccontextmanager                         a coroutine returning Entered<T>: the value
-//   async def open_x(): setup; yield x; cleanup  and its exit, a function that awaits the cleanup
+//   @asynccontextmanager async def open_x():     asio::awaitable<Entered<T>> open_x(): the
+//       setup; yield x; cleanup                  value, and an Exit that awaits the cleanup
 //   async with open_x() as x: body               co_await async_with(open_x(), body)
 //   async with AsyncExitStack() as stack: body   co_await with_exit_stack(body)
-//   await stack.enter_async_context(open_x())    co_await stack.enter_async_context(open_x())
-//   stack.push_async_callback(cb)                stack.push_async_callback(cb)
-//   stack.push_async_exit(exit)                  stack.push_async_exit(exit)
-//   stack.pop_all() / await stack.aclose()       stack.pop_all() / co_await stack.aclose()
+//   enter_async_context, push_async_exit,        the same names
+//   push_async_callback, pop_all, aclose
 //
-// The semantics are CPython's AsyncExitStack.__aexit__, point by point:
-// - The exits run in reverse order of entry, each once, however the body ends: it returns, it
-//   throws, or it is cancelled (operation_aborted, Asio's CancelledError).
-// - Each exit receives the error propagating at that moment (the body's, or the one a later
-//   exit raised) and may suppress it by returning true; the next exits then see no error.
-// - An exit that throws replaces the propagating error, and the remaining exits still run.
-//   Python keeps the replaced error as __context__; a C++ exception has no such slot, so it
-//   is lost (the exit that threw received it as its argument).
-// - A resource whose opener throws was never entered: nothing of it is closed, the resources
-//   entered before it are (a failure opening the third closes the first two).
+// CPython's AsyncExitStack semantics, point by point: the exits run in reverse order, once,
+// however the body ends (returns, throws, is cancelled); each receives the error propagating
+// at that moment and may suppress it by returning true; an exit that throws replaces the
+// error and the remaining exits still run; an opener that throws pushes nothing, so only the
+// resources opened before it are closed.
 // Where C++ differs, and why:
-// - C++ cannot co_await in a destructor or in a catch block, so `async with` is a function:
-//   with_exit_stack() catches the body's exception into a std::exception_ptr, awaits the
-//   exits, then rethrows. A stack destroyed without aclose() runs nothing: always close it
-//   (with_exit_stack and async_with do).
-// - Cancellation: once a terminal cancellation has reached a coroutine, every later co_await
-//   in it throws operation_aborted before it starts (lesson 005), which would skip the
-//   cleanup. with_exit_stack() turns this_coro::throw_if_cancelled off while the exits run
-//   and restores it after, so the cleanup's awaits complete, the cancellation is still recorded and
-//   reported, and the filter the coroutine chose is kept. As in asyncio, a second cancel()
-//   interrupts the await it hits (that exit fails with operation_aborted), and the other
-//   exits still run.
-// - Python's exits can be plain or async; here every exit is async (a plain one just
-//   co_returns). With a suppressed error and no value, a non-void body's result is R{}.
-// - An exit or callback given as a lambda should not itself be a coroutine that uses its
-//   captures: write a plain lambda that calls a coroutine with its values as parameters.
+// - No co_await in a destructor or a catch block: `async with` is a function. with_exit_stack
+//   catches the body's exception into a std::exception_ptr, awaits the exits, then rethrows.
+//   A stack destroyed without aclose() runs nothing.
+// - After a terminal cancellation every co_await throws before it starts (lesson 005), which
+//   would skip the cleanup. The exits run with this_coro::throw_if_cancelled(false), restored
+//   after: the cleanup's awaits complete, the request stays recorded and is still reported,
+//   the coroutine's filter is kept. As in asyncio, a second cancel interrupts the await it
+//   hits (that exit fails with operation_aborted) and the other exits still run.
+// - Python keeps a replaced error as __context__; C++ has no such slot: it is lost.
+// - Every exit is async. A suppressed error leaves a non-void body no value: R{} is returned.
+// - Give exits as plain lambdas that call a coroutine with their captures as parameters (a
+//   coroutine lambda's captures die with the lambda). With g++ 12, build a body lambda in a
+//   variable before `co_await with_exit_stack(std::move(body))`: a lambda temporary inside a
+//   co_await expression is miscompiled.
 #pragma once
 
 #include <exception>
@@ -92,12 +84,11 @@ class AsyncExitStack {
   /// Number of exits not run yet.
   std::size_t size() const { return exits_.size(); }
 
-  /// Runs every exit in reverse order with `error` propagating (see the top of this file)
-  /// and returns what is left: `error`, the last exception an exit threw, or null if there
-  /// was none or an exit suppressed it. Never throws. The exits' awaits complete even after
-  /// a cancellation. But awaiting unwind() itself is an await that Asio checks first: in a
-  /// coroutine that may have been cancelled, turn throw_if_cancelled off before it (as
-  /// with_exit_stack does), or the co_await throws operation_aborted and no exit runs.
+  /// Runs every exit in reverse order with `error` propagating and returns what is left:
+  /// `error`, the last exception an exit threw, or null. Never throws. Its exits' awaits
+  /// complete after a cancellation, but the co_await of unwind() itself is checked first: in a
+  /// coroutine that may have been cancelled, turn throw_if_cancelled off before it, as
+  /// with_exit_stack does, or it throws operation_aborted and no exit runs.
   asio::awaitable<std::exception_ptr> unwind(std::exception_ptr error);
 
   /// Runs every exit with no error propagating; rethrows the last exception an exit threw.

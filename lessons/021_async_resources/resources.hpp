@@ -2,24 +2,20 @@
 // exit_stack.hpp.
 //
 //   asyncio                                     this lesson
-//   @asynccontextmanager + async with           open_resource() + async_with()   (exit_stack.hpp)
-//   AsyncExitStack                              AsyncExitStack, with_exit_stack() (exit_stack.hpp)
 //   async def gen(): ... yield x                asio::experimental::coro<int> (take_lazily)
-//   async for x in gen(): ... break             co_await gen.async_resume(use_awaitable) in a loop
+//   async for x in gen(): ... break             co_await gen.async_resume(use_awaitable) loop
 //   producer task + asyncio.Queue(maxsize)      Stream: a task feeding an experimental::channel
-//   await agen.aclose() / contextlib.aclosing   co_await stream.aclose(), pushed on an exit stack
+//   await agen.aclose() / contextlib.aclosing   co_await stream.aclose(), pushed on the stack
 //
 // Where C++ differs, and why:
-// - An async generator here is asio::experimental::coro, experimental in every Asio release:
-//   its API changed after 1.22 (traits, allocators, how it awaits operations), so this lesson
-//   uses only what 1.22 and later share: coro<int>, async_resume(use_awaitable) and use_coro.
-//   Breaking out of the loop destroys the coro's frame: destructors run, but nothing in it can
-//   co_await any more. Python's aclose() instead throws GeneratorExit at the yield and its
-//   `finally:` may await. A producer that must await its cleanup is a task (Stream).
-// - Stream::aclose() cancels the producer task and waits until its cleanup has run, which is
-//   what Python's aclose() does for a generator suspended at a yield. A Stream destroyed
-//   without aclose() cancels its producer and does not wait (asyncio finalises a forgotten
-//   generator later too, through the loop's asyncgen hooks).
+// - asio::experimental::coro is experimental in every Asio release and its API changed after
+//   1.22 (traits, allocators, how it awaits operations): this lesson uses only what 1.22 and
+//   later share, coro<int>, async_resume(use_awaitable) and use_coro. `break` destroys the
+//   coro's frame: destructors run, but nothing in it can co_await any more (Python's aclose()
+//   throws GeneratorExit at the yield and its `finally:` may await). A producer whose cleanup
+//   awaits is therefore a task: Stream.
+// - A Stream destroyed without aclose() cancels its producer and does not wait for it
+//   (asyncio finalises a forgotten generator later too, through the loop's asyncgen hooks).
 #pragma once
 
 #include <chrono>
