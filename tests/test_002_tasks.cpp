@@ -1,8 +1,11 @@
 #include "tasks.hpp"
 
+#include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
 
+#include "compat.hpp"
 #include "log.hpp"
 #include "test_support.hpp"
 
@@ -90,6 +93,31 @@ TEST_CASE("await_task rethrows the task's exception at the co_await") {
     co_return "no exception";
   }());
   CHECK(caught == "bad failed");
+}
+
+TEST_CASE("co_spawn with use_promise is the Task-like handle: running at once, awaited later") {
+  // Not what this lesson teaches (lesson 016 does), but what its text claims: the closest to
+  // an asyncio Task is co_spawn(..., experimental::use_promise). The task runs before anyone
+  // waits on the promise, gives its value when waited on, and is cancelled if the promise is
+  // destroyed unfinished.
+  tut::set_logging(false);
+  auto timeline = new_timeline();
+  auto result = run_within([](std::shared_ptr<Timeline> tl) -> asio::awaitable<std::string> {
+    auto executor = co_await asio::this_coro::executor;
+    auto kept = asio::co_spawn(executor, lesson002::run_job(Job{"kept", 20ms}, tl),
+                               asio::experimental::use_promise);
+    CHECK(tl->position("kept started") == 0);  // already running, like a Task
+    {
+      auto dropped = asio::co_spawn(executor, lesson002::run_job(Job{"dropped", 5s}, tl),
+                                    asio::experimental::use_promise);
+    }  // destroyed unfinished: its task is cancelled, not left running for 5 s
+    auto wait = compat::wait_for(kept, asio::use_awaitable);
+    auto value = co_await std::move(wait);
+    co_return value;
+  }(timeline));
+  CHECK(result == "kept ready");
+  CHECK(timeline->position("dropped started") >= 0);
+  CHECK(timeline->position("dropped done") == -1);
 }
 
 TEST_CASE("results_from_thread returns results in job order, not completion order") {

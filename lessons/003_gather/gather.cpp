@@ -5,7 +5,7 @@
 // children fixed at compile time, and we build the third, for a vector, ourselves:
 //
 //   a && b && c               (awaitable_operators) results as a tuple; the first failure
-//                             cancels the others.
+//                             cancels the others, but its exception can be lost (below).
 //   make_parallel_group(...)  the machinery under &&: spawn the children with
 //                             co_spawn(..., deferred), then async_wait(wait_for_all()) for
 //                             every outcome, or wait_for_one_error() to stop at a failure.

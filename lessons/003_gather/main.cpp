@@ -21,6 +21,7 @@ std::string join(const std::vector<std::string>& parts) {
 }
 
 std::string what(std::exception_ptr error) {
+  if (!error) return "no exception";
   try {
     std::rethrow_exception(error);
   } catch (const std::exception& e) {
