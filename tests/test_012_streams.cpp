@@ -606,8 +606,8 @@ std::string read_output(int fd, std::string_view wanted, std::chrono::seconds li
 }  // namespace
 
 TEST_CASE("the --serve program echoes for a client and exits 0 on SIGTERM") {
-  // The program as a learner runs it: its own process, its own io_context (with the
-  // single-thread concurrency hint), a real signal to stop it.
+  // The program as a learner runs it: its own process, its own io_context and stdout, a
+  // real signal to stop it.
   int out[2];
   REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
   posix_spawn_file_actions_t actions;
