@@ -274,9 +274,11 @@ asio::awaitable<void> produce(std::shared_ptr<Stream::Channel> out, Count count,
       if (!out->try_send(asio::error_code(), i)) {
         tut::log("producer", "channel full: send({}) waits for the consumer", i);
         auto token = compat::as_tuple(asio::use_awaitable);
-        auto [code] = co_await out->async_send(asio::error_code(), i, token);
-        if (code == asio::experimental::error::channel_cancelled)  // report it as Asio's
-          throw std::system_error(asio::error::operation_aborted, "send cancelled");  // usual
+        auto sent = co_await out->async_send(asio::error_code(), i, token);
+        auto [code] = sent;
+        // A cancelled send reports channel_cancelled: report it as every cancelled operation.
+        if (code == asio::experimental::error::channel_cancelled)
+          throw std::system_error(asio::error::operation_aborted, "send cancelled");
         if (code) throw std::system_error(code);
       }
       tut::log("producer", "sent {}", i);
