@@ -2,6 +2,8 @@
 
 #include <thread>
 
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/post.hpp>
 #include <asio/write.hpp>
 
@@ -406,4 +408,82 @@ TEST_CASE("a cancellation from elsewhere is not turned into TimeoutError") {
     co_await (std::move(guarded) || std::move(stop_soon));
     CHECK(seen == "operation_aborted");
   }(), 3s);
+}
+
+TEST_CASE("deadline and an outside cancellation in the same turn: the outside one wins") {
+  // asyncio counts cancel requests: Timeout raises TimeoutError only if the task was not also
+  // cancelled by someone else; otherwise the CancelledError passes through.
+  auto seen = run_within([]() -> asio::awaitable<std::pair<std::string, bool>> {
+    auto executor = co_await asio::this_coro::executor;
+    Deadline deadline(executor, Clock::now() + 20ms);
+    auto guarded = [](Deadline* limit) -> asio::awaitable<std::string> {
+      co_return co_await outcome(limit->run(answer_after(5000ms, "late")));
+    };
+    asio::cancellation_signal outside;
+    std::optional<std::string> result;
+    asio::co_spawn(executor, guarded(&deadline),
+                   asio::bind_cancellation_slot(
+                       outside.slot(), [&result](std::exception_ptr error, std::string text) {
+                         if (error) std::rethrow_exception(error);
+                         result = text;
+                       }));
+    // The outside cancel is due just after the deadline; the loop is held past both, so
+    // both run in one turn, the deadline first (timers run in expiry order).
+    asio::steady_timer canceller(executor, 30ms);
+    canceller.async_wait([&outside](asio::error_code) {
+      outside.emit(asio::cancellation_type::terminal);
+    });
+    asio::steady_timer hold(executor, 5ms);
+    hold.async_wait([](asio::error_code) { std::this_thread::sleep_for(100ms); });
+    asio::steady_timer poll(executor);
+    while (!result) {
+      poll.expires_after(1ms);
+      co_await poll.async_wait(asio::use_awaitable);
+    }
+    co_return std::pair(*result, deadline.expired());
+  }(), 3s);
+  CHECK(seen.first == "operation_aborted");
+  CHECK(seen.second);  // the deadline did expire (asyncio: expired() is True too)
+}
+
+TEST_CASE("nested deadlines expiring in the same turn: the outer raises, the inner passes on") {
+  // asyncio: both deadlines cancel the task; the inner Timeout sees two requests, one more
+  // than its own, and lets the CancelledError through; the outer one raises TimeoutError.
+  for (auto inner_first : {true, false}) {
+    auto seen = run_within([](bool inner_sooner) -> asio::awaitable<std::string> {
+      auto executor = co_await asio::this_coro::executor;
+      auto now = Clock::now();
+      Deadline outer(executor, now + (inner_sooner ? 30ms : 20ms));
+      Deadline inner(executor, now + (inner_sooner ? 20ms : 30ms));
+      asio::steady_timer hold(executor, 5ms);
+      hold.async_wait([](asio::error_code) { std::this_thread::sleep_for(100ms); });
+      std::string inner_saw;
+      auto inner_part = observed(inner.run(answer_after(5000ms, "late")), &inner_saw);
+      auto outer_part = outcome(outer.run(std::move(inner_part)));
+      auto result = co_await std::move(outer_part);
+      CHECK(outer.expired());
+      co_return "inner " + inner_saw + ", outer " + result;
+    }(inner_first), 3s);
+    CAPTURE(inner_first);
+    CHECK(seen == "inner operation_aborted, outer TimeoutError");
+  }
+}
+
+TEST_CASE("with_timeout cannot cut short an operation that ignores cancellation") {
+  // Blocking work (asyncio.to_thread) is like this: nothing can abort it. The group waits for
+  // it, so with_timeout returns late, with the result; asyncio raises TimeoutError on time and
+  // leaves the thread running.
+  auto start = Clock::now();
+  auto text = run_within([]() -> asio::awaitable<std::string> {
+    auto stubborn = []() -> asio::awaitable<std::string> {
+      asio::steady_timer timer(co_await asio::this_coro::executor, 200ms);
+      // An empty cancellation slot: this wait cannot be cancelled.
+      co_await timer.async_wait(
+          asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+      co_return "finished";
+    };
+    co_return co_await with_timeout(stubborn(), 20ms);
+  }(), 3s);
+  CHECK(text == "finished");
+  CHECK(Clock::now() - start >= 200ms);
 }

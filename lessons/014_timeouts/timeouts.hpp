@@ -4,18 +4,29 @@
 // with_timeout(); `async with asyncio.timeout_at(when)` is timeout_at() or a Deadline shared
 // by several awaits; asyncio.Timeout's when() / reschedule() / expired() are Deadline's.
 //
-// The semantics follow asyncio.timeout point by point:
+// The semantics follow asyncio.timeout (checked against Python 3.11):
 // - When the deadline passes, the operation is cancelled (Asio: its cancellation slot fires,
 //   so it sees asio::error::operation_aborted where asyncio raises CancelledError), its
 //   cleanup runs, and only once it has finished does the caller get TimeoutError.
 // - Only the deadline's own cancellation becomes TimeoutError. If something else cancels the
-//   operation (an outer deadline), operation_aborted passes through unchanged, so nested
-//   timeouts each report their own expiry.
-// - If the operation completes anyway (its result arrived in the same turn the deadline
-//   passed), the result is returned, not thrown away.
-// Where C++ differs: there is no `async with` block; the "block" is an awaitable handed to
-// run(), with_timeout() or timeout_at(). And Asio's `a || b` is not a timeout: see
-// naive_with_timeout().
+//   operation (an outer deadline, the caller's own canceller), operation_aborted passes
+//   through unchanged, so nested timeouts each report their own expiry. That holds even when
+//   both come in the same turn: the outside cancellation wins, and of two nested deadlines
+//   expiring together the outer one raises TimeoutError (asyncio counts cancel requests).
+// Where C++ differs:
+// - There is no `async with` block; the "block" is an awaitable handed to run(),
+//   with_timeout() or timeout_at(). And Asio's `a || b` is not a timeout: see
+//   naive_with_timeout().
+// - A result that arrives in the same turn as the deadline is returned, even if the deadline's
+//   handler ran first. An Asio operation that has completed cannot be cancelled any more, and
+//   the group reports how it completed; asyncio instead throws CancelledError into the task
+//   when it resumes, so the value is dropped and asyncio.timeout (and wait_for from 3.12 on)
+//   raises TimeoutError. (3.11's wait_for still returned a result that landed first.)
+// - An operation that ignores cancellation cannot be cut short: with_timeout waits for its
+//   end and then returns its result, late, without TimeoutError. Blocking work is like that
+//   (lesson 017's to_thread: nothing can stop a thread that is blocked in a call).
+//   asyncio.wait_for(asyncio.to_thread(f), t) raises TimeoutError on time and leaves the
+//   thread running; Asio's group must wait for every operation it started.
 #pragma once
 
 #include <chrono>
@@ -30,6 +41,7 @@
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
+#include <asio/cancellation_state.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/experimental/parallel_group.hpp>
@@ -140,6 +152,10 @@ asio::awaitable<std::vector<std::string>> read_lines(LineReader& reader, std::si
 template <typename T>
 asio::awaitable<T> Deadline::run(asio::awaitable<T> operation) {
   auto executor = co_await asio::this_coro::executor;
+  // The caller's own cancellation state (run() is awaited inline, so it is the caller's):
+  // a request recorded there while the operation runs comes from outside, not from us.
+  asio::cancellation_state caller = co_await asio::this_coro::cancellation_state;
+  const auto cancelled_at_start = caller.cancelled();
   // Run the operation and the watch side by side; wait_for_one: as soon as either one
   // *completes* (success or failure), cancel the other. Unlike `||`, a failure ends the race.
   // The group only completes once both have finished, so the cancelled operation's cleanup
@@ -152,16 +168,22 @@ asio::awaitable<T> Deadline::run(asio::awaitable<T> operation) {
   // results: (completion order, the operation's exception[, its value], the watch's exception)
   std::exception_ptr failure = std::get<1>(results);
   if (!failure) {
-    // It completed: return its result even if the deadline passed in the same turn.
+    // It completed: return its result even if the deadline passed in the same turn (asyncio
+    // would raise TimeoutError here: see "Where C++ differs" above).
     if constexpr (std::is_void_v<T>) {
       co_return;
     } else {
       co_return std::move(std::get<2>(results));
     }
   }
-  // asyncio.timeout: a CancelledError becomes TimeoutError only if *this* deadline expired.
-  // Anything else (a real error, or a cancellation from further out) passes through.
-  if (expired_ && tut::is_cancellation(failure)) throw TimeoutError();
+  // asyncio.timeout: a CancelledError becomes TimeoutError only if *this* deadline expired
+  // and nobody else cancelled the caller meanwhile (asyncio counts the task's cancel
+  // requests). An outside cancellation wins even if it came in the same turn as the deadline,
+  // and so does an outer deadline's: with nested deadlines expiring together, the inner one
+  // passes the cancellation on and the outer one raises TimeoutError. Anything else (a real
+  // error, a cancellation from further out) passes through unchanged.
+  const bool cancelled_from_outside = caller.cancelled() != cancelled_at_start;
+  if (expired_ && !cancelled_from_outside && tut::is_cancellation(failure)) throw TimeoutError();
   std::rethrow_exception(failure);
 }
 
