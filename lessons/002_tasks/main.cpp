@@ -48,8 +48,9 @@ int main() {
   fmt::print("-- 1. create_task: co_spawn starts tasks that run concurrently\n");
   tut::reset_clock();
   tut::run(make_breakfast());  // returns when no work is left: when the last task is done
-  tut::log("main", "all done after {}: the longest task, not the sum (0.6s)",
-           tut::seconds(tut::elapsed()));
+  // The time stamp says how long it took (a measured time in the message itself would break
+  // the output check on a loaded machine, where timers fire late).
+  tut::log("main", "all done: as long as the longest task, not the sum (0.6s)");
 
   fmt::print("-- 2. a coroutine gets a task's result: co_spawn(..., use_awaitable)\n");
   tut::reset_clock();
@@ -60,8 +61,7 @@ int main() {
   tut::log("main", "rice 0.2s, beans 0.1s; this thread blocks in future.get()");
   std::vector<Job> pots{{"rice", 200ms}, {"beans", 100ms}};
   auto results = lesson002::results_from_thread(std::move(pots));
-  tut::log("main", "got \"{}\", \"{}\" in the order asked, after {}", results.at(0), results.at(1),
-           tut::seconds(tut::elapsed()));
+  tut::log("main", "got \"{}\", \"{}\" in the order asked", results.at(0), results.at(1));
 
   fmt::print("-- 4. an exception in a task\n");
   tut::reset_clock();

@@ -39,8 +39,9 @@ asio::awaitable<void> with_and() {
   auto journal = std::make_shared<Journal>();
   Fetch a{"a", 300ms}, b{"b", 100ms}, c{"c", 200ms};  // not braced inside co_await (g++ 12)
   auto results = co_await lesson003::gather_with_and(a, b, c, journal);
-  tut::log("main", "&& gave {}, {}, {} after {}: the order written, not the order finished",
-           results[0], results[1], results[2], tut::seconds(tut::elapsed()));
+  // The time stamp shows how long it took: the longest child, not the sum.
+  tut::log("main", "&& gave {}, {}, {}: the order written, not the order finished", results[0],
+           results[1], results[2]);
 }
 
 // 2. One child of && fails: what comes out, and how gather() keeps the cause.
@@ -83,7 +84,7 @@ asio::awaitable<void> with_vector(std::vector<Fetch> specs) {
   auto journal = std::make_shared<Journal>();
   tut::log("main", "gathering {} fetches", specs.size());
   auto results = co_await lesson003::fetch_all(std::move(specs), journal);
-  tut::log("main", "gather gave [{}] after {}", join(results), tut::seconds(tut::elapsed()));
+  tut::log("main", "gather gave [{}]", join(results));
 }
 
 // 5. One child fails: the others are cancelled, the error is rethrown.
@@ -116,9 +117,9 @@ asio::awaitable<void> time_limit() {
   auto journal = std::make_shared<Journal>();
   std::vector<Fetch> specs{{"quick", 100ms}, {"slow", 300ms}, {"slower", 400ms}};
   auto results = co_await lesson003::fetch_all_within(std::move(specs), 200ms, journal);
-  tut::log("main", "{} after {}; children still running: {}",
+  tut::log("main", "{}; children still running: {}",
            results ? "gathered in time" : "the timer won, the gather was cancelled",
-           tut::seconds(tut::elapsed()), journal->running());
+           journal->running());
 }
 
 void part(const char* title, asio::awaitable<void> demo) {
