@@ -1,4 +1,6 @@
 #include <atomic>
+#include <memory>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <variant>
@@ -268,3 +270,67 @@ TEST_CASE("on a strand over two threads the mutex works but the strand alone doe
   CHECK(with_lock.get() == 8);
   CHECK(without_lock.get() < 8);
 }
+
+// ---- the steady_timer rule: destroying the mutex, or the io_context, while tasks wait ----
+
+namespace {
+
+// Sets *flag when destroyed: proves that a coroutine frame was destroyed, its locals with it.
+struct SetsFlagWhenDestroyed {
+  bool* flag;
+  ~SetsFlagWhenDestroyed() { *flag = true; }
+};
+
+// Holds the lock, then asks for it again: waits until the io_context is destroyed.
+asio::awaitable<void> lock_twice(std::shared_ptr<Mutex> mutex, bool* destroyed) {
+  SetsFlagWhenDestroyed flag{destroyed};
+  auto held = co_await mutex->lock();
+  [[maybe_unused]] auto never = co_await mutex->lock();
+}
+
+asio::awaitable<void> lock_twice_raw(Mutex* mutex, bool* destroyed) {
+  SetsFlagWhenDestroyed flag{destroyed};
+  auto held = co_await mutex->lock();
+  [[maybe_unused]] auto never = co_await mutex->lock();
+}
+
+}  // namespace
+
+TEST_CASE("a mutex destroyed after unlock() but before the woken waiter ran aborts that wait") {
+  run_within([]() -> asio::awaitable<void> {
+    auto mutex = std::make_unique<Mutex>(co_await asio::this_coro::executor);
+    auto guard = co_await mutex->lock();
+    std::optional<std::error_code> result;
+    mutex->async_lock([&result](std::error_code error) { result = error; });
+    guard.unlock();  // wakes the waiter: its completion is posted, not run
+    mutex.reset();   // the posted wake-up must not reach the destroyed mutex
+    while (!result) co_await yield_once();
+    CHECK(*result == asio::error::operation_aborted);  // it owns no lock of a dead mutex
+  }());
+}
+
+TEST_CASE("destroying the io_context while a task waits for a mutex destroys the task's frame") {
+  bool destroyed = false;
+  {
+    asio::io_context context;
+    auto task = lock_twice(std::make_shared<Mutex>(context.get_executor()), &destroyed);
+    asio::co_spawn(context, std::move(task), tut::rethrow);
+    context.poll();  // runs the task until it waits
+    REQUIRE_FALSE(destroyed);
+  }  // as for a coroutine waiting on a steady_timer: its frame is destroyed, nothing leaks
+  CHECK(destroyed);
+}
+
+TEST_CASE("a mutex that outlives its io_context lets it destroy a waiting task's frame") {
+  bool destroyed = false;
+  std::optional<Mutex> mutex;
+  {
+    asio::io_context context;
+    mutex.emplace(context.get_executor());
+    asio::co_spawn(context, lock_twice_raw(&*mutex, &destroyed), tut::rethrow);
+    context.poll();
+    REQUIRE_FALSE(destroyed);
+  }
+  CHECK(destroyed);
+  CHECK_FALSE(mutex->locked());  // the frame's guard unlocked it
+}  // ~Mutex after the io_context: it must not touch the destroyed context

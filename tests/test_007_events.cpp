@@ -1,4 +1,5 @@
 #include <memory>
+#include <optional>
 #include <variant>
 #include <vector>
 
@@ -194,4 +195,45 @@ TEST_CASE("async_wait completes through the executor even when the event is set"
   CHECK_FALSE(before_set);
   CHECK_FALSE(after_set);
   CHECK(cancelled == asio::error::operation_aborted);
+}
+
+// ---- the steady_timer rule: destroying the event, or the io_context, while tasks wait ----
+
+namespace {
+
+// Sets *flag when destroyed: proves that a coroutine frame was destroyed, its locals with it.
+struct SetsFlagWhenDestroyed {
+  bool* flag;
+  ~SetsFlagWhenDestroyed() { *flag = true; }
+};
+
+asio::awaitable<void> wait_unset(std::shared_ptr<Event> event, bool* destroyed) {
+  SetsFlagWhenDestroyed flag{destroyed};
+  co_await event->wait();  // nobody sets it: waits until the io_context is destroyed
+}
+
+}  // namespace
+
+TEST_CASE("an event destroyed after set() but before the woken waiter ran aborts that wait") {
+  run_within([]() -> asio::awaitable<void> {
+    auto event = std::make_unique<Event>(co_await asio::this_coro::executor);
+    std::optional<std::error_code> result;
+    event->async_wait([&result](std::error_code error) { result = error; });
+    event->set();    // wakes the waiter: its completion is posted, not run
+    event.reset();   // the posted wake-up must not reach the destroyed event
+    while (!result) co_await yield_once();
+    CHECK(*result == asio::error::operation_aborted);
+  }());
+}
+
+TEST_CASE("destroying the io_context while a task waits for an event destroys the task's frame") {
+  bool destroyed = false;
+  {
+    asio::io_context context;
+    auto task = wait_unset(std::make_shared<Event>(context.get_executor()), &destroyed);
+    asio::co_spawn(context, std::move(task), tut::rethrow);
+    context.poll();  // runs the task until it waits
+    REQUIRE_FALSE(destroyed);
+  }  // as for a coroutine waiting on a steady_timer: its frame is destroyed, nothing leaks
+  CHECK(destroyed);
 }

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <variant>
 #include <vector>
@@ -9,6 +10,7 @@
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
@@ -265,4 +267,70 @@ TEST_CASE("workers share a job board and every job is taken exactly once") {
   }());
   CHECK(taken == std::vector<std::string>{"job-0", "job-1", "job-2", "job-3", "job-4", "job-5",
                                           "job-6", "job-7"});
+}
+
+// ---- the steady_timer rule: destroying the condition, or the io_context, while tasks wait ----
+
+namespace {
+
+// Sets *flag when destroyed: proves that a coroutine frame was destroyed, its locals with it.
+struct SetsFlagWhenDestroyed {
+  bool* flag;
+  ~SetsFlagWhenDestroyed() { *flag = true; }
+};
+
+struct Ended {
+  bool done = false;
+  bool aborted = false;
+  bool locked_after = false;  // wait() re-acquired the mutex before it threw
+};
+
+asio::awaitable<void> wait_notified(Mutex* mutex, Condition* cond, Ended* ended) {
+  auto guard = co_await mutex->lock();
+  try {
+    co_await cond->wait();
+  } catch (const std::system_error& error) {
+    ended->aborted = error.code() == asio::error::operation_aborted;
+  }
+  ended->locked_after = mutex->locked();
+  ended->done = true;
+}
+
+asio::awaitable<void> wait_unnotified(std::shared_ptr<Shared> shared, bool* destroyed) {
+  SetsFlagWhenDestroyed flag{destroyed};
+  auto guard = co_await shared->mutex.lock();
+  co_await shared->cond.wait();  // nobody notifies: waits until the io_context is destroyed
+}
+
+}  // namespace
+
+TEST_CASE("a condition destroyed after notify() but before the woken waiter ran aborts its wait") {
+  run_within([]() -> asio::awaitable<void> {
+    auto executor = co_await asio::this_coro::executor;
+    Mutex mutex(executor);  // outlives the waiter: the waiter's guard refers to it
+    auto cond = std::make_unique<Condition>(mutex);
+    Ended ended;
+    asio::co_spawn(executor, wait_notified(&mutex, cond.get(), &ended), tut::rethrow);
+    while (cond->waiting() == 0) co_await yield_once();
+    {
+      auto guard = co_await mutex.lock();
+      cond->notify();  // wakes the waiter: its completion is posted, not run
+      cond.reset();    // the posted wake-up, and the waiter, must not reach the condition
+    }
+    while (!ended.done) co_await yield_once();
+    CHECK(ended.aborted);
+    CHECK(ended.locked_after);
+  }());
+}
+
+TEST_CASE("destroying the io_context while a task waits on a condition destroys the task's frame") {
+  bool destroyed = false;
+  {
+    asio::io_context context;
+    auto task = wait_unnotified(std::make_shared<Shared>(context.get_executor()), &destroyed);
+    asio::co_spawn(context, std::move(task), tut::rethrow);
+    context.poll();  // runs the task until it waits
+    REQUIRE_FALSE(destroyed);
+  }  // as for a coroutine waiting on a steady_timer: its frame is destroyed, nothing leaks
+  CHECK(destroyed);
 }

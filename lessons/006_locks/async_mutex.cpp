@@ -54,7 +54,9 @@ LockGuard& LockGuard::operator=(LockGuard&& other) noexcept {
 }
 
 LockGuard::~LockGuard() {
-  if (mutex_) mutex_->unlock();
+  // Not locked: the coroutine frame holding us is being destroyed inside Condition::wait()
+  // (lesson 008), which had unlocked it, because its io_context is destroyed. Nothing to do.
+  if (mutex_ && mutex_->locked()) mutex_->unlock();
 }
 
 void LockGuard::unlock() {

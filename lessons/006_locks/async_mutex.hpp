@@ -14,7 +14,12 @@
 // Threading contract, as asyncio.Lock ("not thread-safe"): use a Mutex from one executor only:
 // a single-threaded io_context, or one strand of a multi-threaded one. Every call and every
 // waiting coroutine runs there; completions are posted to each waiter's associated executor,
-// which must be that same executor. Destroy the mutex only after its waiters are done.
+// which must be that same executor.
+//
+// Lifetime, the rule asio::steady_timer follows (and every primitive of Part II): destroying
+// the mutex completes the waits not resumed yet with operation_aborted, even a waiter that
+// unlock() already woken (it gets no lock of a dead mutex); destroying the io_context while
+// tasks wait destroys their coroutine frames, running their destructors (waiter_service.hpp).
 //
 // A strand (lesson 017) does not replace this mutex: it runs one handler at a time, but a
 // check-then-act that spans a co_await is two handlers, and other tasks run in between.

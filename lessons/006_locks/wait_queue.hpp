@@ -11,6 +11,7 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <optional>
 #include <system_error>
 #include <utility>
 
@@ -24,6 +25,8 @@
 #include <asio/post.hpp>
 #include <asio/prefer.hpp>
 
+#include "waiter_service.hpp"
+
 namespace lesson006 {
 
 /// A FIFO queue of suspended asynchronous operations: what asyncio keeps as a deque of
@@ -35,8 +38,15 @@ namespace lesson006 {
 ///   woken   --cancel--> woken_then_cancelled --(it resumes)--> completes with on_wake(true)
 /// A waiter stays in the queue until its completion actually runs, so the owner decides what
 /// a wake-up means at that moment (the mutex takes the lock then, or passes it on).
+///
+/// Lifetime, the rule asio::steady_timer follows:
+///  * the queue may be destroyed while tasks wait, even right after a wake-up was posted:
+///    every wait that has not resumed yet completes with operation_aborted (a woken one too:
+///    what its wake-up granted, say a lock, belonged to the destroyed object);
+///  * if the io_context is destroyed while tasks wait, their handlers are destroyed with it
+///    (see waiter_service.hpp): the waiting coroutine frames are destroyed, nothing leaks.
 /// Threading: not thread-safe, like the primitives built on it: use it from one executor (a
-/// single-threaded io_context, or a strand), and destroy it only after its waiters are done.
+/// single-threaded io_context, or a strand).
 class WaitQueue {
  public:
   /// Called when a woken waiter resumes, with `cancelled` = it was cancelled after being
@@ -45,6 +55,8 @@ class WaitQueue {
   using OnWake = std::function<std::error_code(bool cancelled)>;
 
   explicit WaitQueue(asio::any_io_executor executor, OnWake on_wake = {});
+  /// Completes every wait not resumed yet with operation_aborted (see "Lifetime" above).
+  ~WaitQueue();
   WaitQueue(const WaitQueue&) = delete;
   WaitQueue& operator=(const WaitQueue&) = delete;
 
@@ -75,64 +87,66 @@ class WaitQueue {
  private:
   enum class State { waiting, woken, woken_then_cancelled, cancelled };
   struct Waiter;
-  using Iterator = std::list<Waiter>::iterator;
+  using Iterator = std::list<std::shared_ptr<Waiter>>::iterator;
 
-  // The type-erased pending handler of one waiter.
-  struct Completion {
-    virtual ~Completion() = default;
-    // Posts the handler; when it runs it first asks queue.resume(self) for its result.
-    virtual void post(WaitQueue& queue, Iterator self) = 0;
+  // One suspended operation, shared by the queue's list and by the completion posted for it.
+  // That completion reaches the queue only through `queue`, which ~WaitQueue sets to null.
+  struct Waiter : ContextOwned {
+    using ContextOwned::ContextOwned;
+    virtual void complete(std::error_code result) = 0;  // calls the handler, here and now
+    asio::any_io_executor work;  // the handler's executor, counting as outstanding work
+    WaitQueue* queue = nullptr;
+    Iterator position;  // in queue->waiters_
+    State state = State::waiting;
   };
   template <typename Handler>
-  class HandlerCompletion;
-
-  struct Waiter {
-    State state = State::waiting;
-    std::unique_ptr<Completion> completion;
-  };
+  struct WaiterFor;
 
   // Installed in the waiter's cancellation slot; runs when the slot's signal is emitted.
   struct CancelHandler {
-    WaitQueue* queue;
-    Iterator waiter;
+    Waiter* waiter;
     void operator()(asio::cancellation_type type) const {
-      if (type != asio::cancellation_type::none) queue->cancel(waiter);
+      if (type != asio::cancellation_type::none && waiter->queue) waiter->queue->cancel(*waiter);
     }
   };
 
-  void wake_one(Iterator waiter);
-  void cancel(Iterator waiter);
-  std::error_code resume(Iterator waiter);
+  void wake_one(Waiter& waiter);
+  void cancel(Waiter& waiter);
+  std::error_code resume(Waiter& waiter);
+  static void post_completion(std::shared_ptr<Waiter> waiter);
 
   asio::any_io_executor executor_;
   OnWake on_wake_;
-  std::list<Waiter> waiters_;  // std::list: iterators stay valid while others come and go
+  std::list<std::shared_ptr<Waiter>> waiters_;  // iterators stay valid while others come and go
 };
 
 template <typename Handler>
-class WaitQueue::HandlerCompletion final : public Completion {
- public:
-  HandlerCompletion(Handler handler, const asio::any_io_executor& fallback)
-      : handler_(std::move(handler)),
-        // Like every Asio operation: the handler runs on its associated executor (for
-        // use_awaitable, the coroutine's), and a pending waiter counts as work, so
-        // io_context::run() does not return while a task waits.
-        work_(asio::prefer(asio::get_associated_executor(handler_, fallback),
-                           asio::execution::outstanding_work.tracked)) {}
-
-  void post(WaitQueue& queue, Iterator self) override {
-    asio::post(work_, [handler = std::move(handler_), &queue, self]() mutable {
-      // The operation is over: a later emit() must not reach our CancelHandler.
-      auto slot = asio::get_associated_cancellation_slot(handler);
-      if (slot.is_connected()) slot.clear();
-      std::error_code result = queue.resume(self);  // erases *self, and this object with it
-      std::move(handler)(result);
-    });
+struct WaitQueue::WaiterFor final : Waiter {
+  WaiterFor(Handler h, asio::any_io_executor work_executor)
+      : Waiter(work_executor), handler(std::move(h)) {
+    work = std::move(work_executor);
   }
 
- private:
-  Handler handler_;
-  asio::any_io_executor work_;
+  void complete(std::error_code result) override {
+    release();  // the handler is ours to call now, no longer the io_context's to destroy
+    // The operation is over: a later emit() must not reach our CancelHandler.
+    auto slot = asio::get_associated_cancellation_slot(*handler);
+    if (slot.is_connected()) slot.clear();
+    Handler local = std::move(*handler);
+    handler.reset();
+    std::move(local)(result);
+  }
+
+  void abandon() override {
+    state = State::cancelled;  // the queue, if it still exists, skips us from now on
+    work = {};                 // no outstanding work left on the dying io_context
+    auto slot = asio::get_associated_cancellation_slot(*handler);
+    if (slot.is_connected()) slot.clear();
+    [[maybe_unused]] Handler doomed = std::move(*handler);  // dies on return, the frame too
+    handler.reset();
+  }
+
+  std::optional<Handler> handler;
 };
 
 template <typename Token, typename WakeAtOnce>
@@ -142,11 +156,17 @@ auto WaitQueue::async_wait(Token&& token, WakeAtOnce wake_at_once) {
   auto initiation = [this, wake_at_once](auto handler) mutable {
     using Handler = decltype(handler);
     const bool at_once = wake_at_once();  // asked before we join the queue
+    // Like every Asio operation: the handler runs on its associated executor (for
+    // use_awaitable, the coroutine's), and a pending waiter counts as work, so
+    // io_context::run() does not return while a task waits.
+    asio::any_io_executor work = asio::prefer(asio::get_associated_executor(handler, executor_),
+                                              asio::execution::outstanding_work.tracked);
     auto slot = asio::get_associated_cancellation_slot(handler);
-    auto completion = std::make_unique<HandlerCompletion<Handler>>(std::move(handler), executor_);
-    Iterator self = waiters_.insert(waiters_.end(), Waiter{State::waiting, std::move(completion)});
-    if (slot.is_connected()) slot.template emplace<CancelHandler>(CancelHandler{this, self});
-    if (at_once) wake_one(self);
+    auto waiter = std::make_shared<WaiterFor<Handler>>(std::move(handler), std::move(work));
+    waiter->queue = this;
+    waiter->position = waiters_.insert(waiters_.end(), waiter);
+    if (slot.is_connected()) slot.template emplace<CancelHandler>(CancelHandler{waiter.get()});
+    if (at_once) wake_one(*waiter);
   };
   return asio::async_initiate<Token, void(std::error_code)>(std::move(initiation), token);
 }

@@ -18,7 +18,11 @@
 //
 // Threading contract (asyncio.Event: "not thread-safe"): use an Event from one executor
 // only, a single-threaded io_context or one strand; every call and every waiting coroutine
-// runs there. Destroy it only after its waiters are done (share it with shared_ptr).
+// runs there.
+//
+// Lifetime, the rule asio::steady_timer follows (lesson 006's WaitQueue): destroying the
+// event completes every wait not resumed yet with operation_aborted, even one set() already
+// woke; destroying the io_context while tasks wait destroys their coroutine frames.
 #pragma once
 
 #include <cstddef>

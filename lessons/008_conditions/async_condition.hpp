@@ -21,11 +21,17 @@
 // wait() and wait_for() return void, not True / the predicate's value.
 //
 // Threading contract (asyncio.Condition: "not thread-safe"): as the Mutex, one executor
-// only (a single-threaded io_context or one strand). Destroy it after its waiters are done.
+// only (a single-threaded io_context or one strand).
+//
+// Lifetime, the rule asio::steady_timer follows (lesson 006's WaitQueue): destroying the
+// condition makes every wait() not resumed yet, even one notify() already woke, re-acquire
+// the mutex and throw operation_aborted; the mutex must outlive the waiters (their guards
+// refer to it). Destroying the io_context while tasks wait destroys their coroutine frames.
 #pragma once
 
 #include <cstddef>
 #include <functional>
+#include <memory>
 
 #include <asio/awaitable.hpp>
 
@@ -57,12 +63,14 @@ class Condition {
   void notify_all();
 
   /// How many tasks wait for a notification (for tests and logs; asyncio has none).
-  std::size_t waiting() const { return waiters_.waiting(); }
+  std::size_t waiting() const { return waiters_->waiting(); }
   lesson006::Mutex& mutex() const { return mutex_; }
 
  private:
   lesson006::Mutex& mutex_;
-  lesson006::WaitQueue waiters_;  // tasks waiting for a notification (not for the lock)
+  // Tasks waiting for a notification (not for the lock). Shared so that a wait() can tell,
+  // through a weak_ptr, whether the condition still exists once it has the mutex back.
+  std::shared_ptr<lesson006::WaitQueue> waiters_;
 };
 
 }  // namespace lesson008
