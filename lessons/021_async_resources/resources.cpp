@@ -307,14 +307,18 @@ asio::awaitable<std::vector<int>> take_from_stream(std::size_t capacity, Count c
     for (;;) {
       std::optional<int> value = co_await stream->next();
       if (!value) break;
-      tut::log("consumer", "got {}", *value);
       tracker->add("got " + std::to_string(*value));
       got.push_back(*value);
+      // A slow consumer, so the channel fills up: twice the producer's step, so that no two
+      // timers expire in the same 0.1 s tick (their order would be a race). It logs after
+      // the work, not on receipt: a receive that frees a slot resumes the consumer and the
+      // waiting producer in the same step, in an order that differs between Asio versions.
+      co_await sleep_for(2 * tracker->delay);
+      tut::log("consumer", "done with {}", *value);
       if (got.size() == count.stop_after) {
         tut::log("consumer", "break: aclose() stops the producer");
         break;
       }
-      co_await sleep_for(tracker->delay);  // a slow consumer: the channel fills up
     }
     co_return got;
   };

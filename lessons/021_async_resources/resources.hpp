@@ -130,7 +130,7 @@ class Stream {
 Stream::Producer count_into(Count count, std::shared_ptr<Tracker> tracker);
 
 /// `async with aclosing(stream): async for x in stream:` with a consumer that takes
-/// tracker->delay per value. Returns the values taken.
+/// 2 * tracker->delay per value. Returns the values taken.
 /// Events: "sent <n>", "got <n>", and those of the producer's resource, "source".
 asio::awaitable<std::vector<int>> take_from_stream(std::size_t capacity, Count count,
                                                    std::shared_ptr<Tracker> tracker);
