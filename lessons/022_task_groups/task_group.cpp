@@ -1,0 +1,156 @@
+// Lesson 022: the task group's bookkeeping. A child's life: admit() registers it, co_spawn
+// starts it with its cancellation signal bound to the completion handler, ended() records
+// how it ended; a failure aborts the group (a terminal cancellation emitted on every other
+// child and on the body). join() sleeps until none is left.
+#include "task_group.hpp"
+
+#include <chrono>
+#include <map>
+#include <system_error>
+
+#include <asio/error.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+#include "compat.hpp"
+#include "run.hpp"
+
+namespace lesson022 {
+
+// --------------------------------------------------------------------------- ExceptionGroup
+
+ExceptionGroup::ExceptionGroup(std::string message, std::vector<std::exception_ptr> exceptions)
+    : message_(std::move(message)),
+      what_(fmt::format("{} ({} sub-exception{})", message_, exceptions.size(),
+                        exceptions.size() == 1 ? "" : "s")),
+      exceptions_(std::move(exceptions)) {}
+
+std::pair<std::exception_ptr, std::exception_ptr> split(
+    std::exception_ptr error, const std::function<bool(std::exception_ptr)>& condition) {
+  if (!error) return {nullptr, nullptr};
+  std::optional<ExceptionGroup> group;
+  try {
+    std::rethrow_exception(error);
+  } catch (const ExceptionGroup& caught) {
+    group = caught;
+  } catch (...) {
+  }
+  if (!group) {
+    if (condition(error)) return {error, nullptr};
+    return {nullptr, error};
+  }
+  // A group: split each sub-exception (recursively), keep the message and the nesting.
+  std::vector<std::exception_ptr> matched, rest;
+  for (const auto& inner : group->exceptions()) {
+    auto [yes, no] = split(inner, condition);
+    if (yes) matched.push_back(yes);
+    if (no) rest.push_back(no);
+  }
+  auto regroup = [&](std::vector<std::exception_ptr>& part) -> std::exception_ptr {
+    if (part.empty()) return nullptr;
+    return std::make_exception_ptr(ExceptionGroup(group->message(), std::move(part)));
+  };
+  return {regroup(matched), regroup(rest)};
+}
+
+bool is_cancelled(const ChildState& child) {
+  return child.done && tut::is_cancellation(child.error);
+}
+
+// -------------------------------------------------------------------------------- TaskGroup
+
+struct TaskGroup::State {
+  explicit State(asio::any_io_executor on) : executor(on), wakeup(on) {}
+  asio::any_io_executor executor;
+  asio::steady_timer wakeup;  // cancelled whenever a child ends: join() looks again
+  std::map<std::uint64_t, std::shared_ptr<ChildState>> running;  // in spawn order
+  std::uint64_t spawned = 0;
+  std::vector<std::exception_ptr> errors;  // failures, in the order they happened
+  std::exception_ptr body_error;           // the body's failure: reported last
+  bool aborting = false;                   // a failure or a cancellation: no new children
+  bool cancelled = false;                  // the parent was cancelled: propagate it
+  bool finished = false;
+};
+
+TaskGroup::TaskGroup(asio::any_io_executor executor)
+    : state_(std::make_shared<State>(std::move(executor))) {}
+
+const asio::any_io_executor& TaskGroup::executor() const { return state_->executor; }
+
+std::size_t TaskGroup::running() const { return state_->running.size(); }
+
+void TaskGroup::admit(std::shared_ptr<ChildState> child) const {
+  // asyncio's own messages (RuntimeError there).
+  if (state_->finished) throw std::runtime_error("TaskGroup is finished");
+  if (state_->aborting) throw std::runtime_error("TaskGroup is shutting down");
+  child->number = state_->spawned++;
+  state_->running.emplace(child->number, std::move(child));
+}
+
+namespace {
+
+// Cancels everything still running, once. Copy first: a cancelled child may end (and leave
+// the map) before emit() returns.
+void abort(TaskGroup::State& group) {
+  if (group.aborting) return;
+  group.aborting = true;
+  std::vector<std::shared_ptr<ChildState>> running;
+  for (auto& [number, child] : group.running) running.push_back(child);
+  for (auto& child : running)
+    if (!child->done) child->signal.emit(asio::cancellation_type::terminal);
+}
+
+}  // namespace
+
+void TaskGroup::ended(std::shared_ptr<State> group, std::shared_ptr<ChildState> child,
+                      std::exception_ptr error) {
+  child->done = true;
+  child->error = error;
+  group->running.erase(child->number);
+  if (error && !tut::is_cancellation(error)) {
+    if (child->is_body)
+      group->body_error = error;
+    else
+      group->errors.push_back(error);
+    abort(*group);  // rule 2: the first failure cancels the rest
+  } else if (error && child->is_body && !group->aborting) {
+    // The body ended cancelled and the group did not ask for it: the parent's cancellation
+    // (asyncio's propagate_cancellation_error). Cancel the children, report it at the end.
+    group->cancelled = true;
+    abort(*group);
+  }
+  // The signal must outlive co_spawn's machinery, which is still unwinding around this
+  // handler: keep the child's state until the executor's next turn.
+  asio::post(group->executor, [child] {});
+  group->wakeup.cancel();
+}
+
+asio::awaitable<std::exception_ptr> TaskGroup::join() {
+  auto group = state_;
+  for (;;) {
+    // The parent cancelled: asyncio's __aexit__ catches CancelledError, aborts, and keeps
+    // waiting. throw_if_cancelled is off (with_task_group), so the waits below complete; a
+    // request already recorded before we got here is seen here too.
+    asio::cancellation_state parent = co_await asio::this_coro::cancellation_state;
+    if (parent.cancelled() != asio::cancellation_type::none && !group->cancelled) {
+      group->cancelled = true;
+      abort(*group);
+    }
+    if (group->running.empty()) break;
+    group->wakeup.expires_at(asio::steady_timer::time_point::max());
+    co_await group->wakeup.async_wait(compat::as_tuple(asio::use_awaitable));
+  }
+  group->finished = true;
+  auto errors = group->errors;
+  if (group->body_error) errors.push_back(group->body_error);
+  if (!errors.empty())  // failures win over a cancellation (asyncio too)
+    co_return std::make_exception_ptr(ExceptionGroup("unhandled errors in a TaskGroup", errors));
+  if (group->cancelled)
+    co_return std::make_exception_ptr(
+        std::system_error(asio::error::operation_aborted, "TaskGroup cancelled"));
+  co_return nullptr;
+}
+
+}  // namespace lesson022
