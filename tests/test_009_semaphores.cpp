@@ -1,6 +1,7 @@
 #include "semaphore.hpp"
 
 #include <future>
+#include <memory>
 #include <optional>
 #include <thread>
 #include <variant>
@@ -331,4 +332,45 @@ TEST_CASE("destroying a semaphore fails its pending waiters with operation_abort
     CHECK(queued == std::error_code(asio::error::operation_aborted));
     CHECK(woken == std::error_code(asio::error::operation_aborted));
   }());
+}
+
+// ---- the steady_timer rule: destroying the semaphore, or the io_context, while tasks wait ----
+
+namespace {
+
+// Sets *flag when destroyed: proves that a coroutine frame was destroyed, its locals with it.
+struct SetsFlagWhenDestroyed {
+  bool* flag;
+  ~SetsFlagWhenDestroyed() { *flag = true; }
+};
+
+asio::awaitable<void> acquire_forever(std::shared_ptr<Semaphore> semaphore, bool* destroyed) {
+  SetsFlagWhenDestroyed flag{destroyed};
+  auto permit = co_await semaphore->acquire();  // no permit, ever: waits until the end
+}
+
+}  // namespace
+
+TEST_CASE("a semaphore destroyed after release() but before the woken waiter ran aborts it") {
+  run_within([]() -> asio::awaitable<void> {
+    auto semaphore = std::make_unique<Semaphore>(co_await asio::this_coro::executor, 0);
+    std::optional<std::error_code> result;
+    semaphore->async_acquire([&result](std::error_code error) { result = error; });
+    semaphore->release();  // wakes the waiter: its completion is posted, not run
+    semaphore.reset();     // the posted wake-up must not reach the destroyed semaphore
+    while (!result) co_await let_others_run(1);
+    CHECK(*result == asio::error::operation_aborted);
+  }());
+}
+
+TEST_CASE("destroying the io_context while a task waits for a permit destroys the task's frame") {
+  bool destroyed = false;
+  {
+    asio::io_context context;
+    auto task = acquire_forever(std::make_shared<Semaphore>(context.get_executor(), 0), &destroyed);
+    asio::co_spawn(context, std::move(task), tut::rethrow);
+    context.poll();  // runs the task until it waits
+    REQUIRE_FALSE(destroyed);
+  }  // as for a coroutine waiting on a steady_timer: its frame is destroyed, nothing leaks
+  CHECK(destroyed);
 }

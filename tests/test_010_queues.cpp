@@ -12,6 +12,7 @@
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
@@ -647,4 +648,47 @@ TEST_CASE("the pipeline: back-pressure, every job done once, idle workers leave 
                                         "job-7", "job-8"});
   CHECK(report.blocked_puts > 0);  // the producer had to wait for the workers
   CHECK(report.most_queued == 2);  // and never got ahead by more than maxsize
+}
+
+// ---- the steady_timer rule: destroying the queue, or the io_context, while tasks wait ----
+
+namespace {
+
+// Sets *flag when destroyed: proves that a coroutine frame was destroyed, its locals with it.
+struct SetsFlagWhenDestroyed {
+  bool* flag;
+  ~SetsFlagWhenDestroyed() { *flag = true; }
+};
+
+asio::awaitable<void> get_forever(std::shared_ptr<Queue<int>> queue, bool* destroyed) {
+  SetsFlagWhenDestroyed flag{destroyed};
+  co_await queue->get();  // nobody puts: waits until the io_context is destroyed
+}
+
+}  // namespace
+
+TEST_CASE("a queue destroyed after put() but before the woken getter ran fails that get") {
+  run_within([]() -> asio::awaitable<void> {
+    auto queue = std::make_unique<Queue<int>>();
+    auto outcome = std::make_shared<Outcome>();
+    asio::co_spawn(co_await asio::this_coro::executor, getter(queue.get(), outcome),
+                   tut::rethrow);
+    co_await settle();  // the getter waits
+    queue->try_put(1);  // wakes it: its retry is posted, not run
+    queue.reset();      // destroyed with the item in it: shutdown(true) drops it
+    while (!outcome->done) co_await settle(1);
+    CHECK(failed_with<QueueShutDown>(*outcome));
+  }());
+}
+
+TEST_CASE("destroying the io_context while a task waits on a queue destroys the task's frame") {
+  bool destroyed = false;
+  {
+    asio::io_context context;
+    asio::co_spawn(context, get_forever(std::make_shared<Queue<int>>(), &destroyed),
+                   tut::rethrow);
+    context.poll();  // runs the task until it waits
+    REQUIRE_FALSE(destroyed);
+  }  // as for a coroutine waiting on a steady_timer: its frame is destroyed, nothing leaks
+  CHECK(destroyed);
 }

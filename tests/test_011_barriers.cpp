@@ -1,6 +1,7 @@
 #include "barrier.hpp"
 
 #include <algorithm>
+#include <memory>
 #include <optional>
 #include <set>
 
@@ -356,4 +357,47 @@ TEST_CASE("run_with_failure: abort() releases the waiting worker and refuses the
   CHECK(outcomes[0] == "BrokenBarrierError: Abort or reset of barrier");
   CHECK(outcomes[1] == "failed, aborted the barrier");
   CHECK(outcomes[2] == "BrokenBarrierError: Barrier aborted");
+}
+
+// ---- the steady_timer rule: destroying the barrier, or the io_context, while tasks wait ----
+
+namespace {
+
+// Sets *flag when destroyed: proves that a coroutine frame was destroyed, its locals with it.
+struct SetsFlagWhenDestroyed {
+  bool* flag;
+  ~SetsFlagWhenDestroyed() { *flag = true; }
+};
+
+asio::awaitable<void> wait_alone(std::shared_ptr<Barrier> barrier, bool* destroyed) {
+  SetsFlagWhenDestroyed flag{destroyed};
+  co_await barrier->wait();  // the other party never comes: waits until the end
+}
+
+}  // namespace
+
+TEST_CASE("a barrier destroyed after it tripped but before its waiters ran aborts their waits") {
+  run_within([]() -> asio::awaitable<void> {
+    auto barrier = std::make_unique<Barrier>(co_await asio::this_coro::executor, 2);
+    std::vector<std::exception_ptr> errors;
+    auto record = [&errors](std::exception_ptr error, std::size_t) { errors.push_back(error); };
+    barrier->async_wait(record);
+    barrier->async_wait(record);  // trips it: both completions are posted, not run
+    barrier.reset();              // the posted wake-ups must not reach the destroyed barrier
+    while (errors.size() < 2) co_await let_others_run(1);
+    CHECK(tut::is_cancellation(errors[0]));
+    CHECK(tut::is_cancellation(errors[1]));
+  }());
+}
+
+TEST_CASE("destroying the io_context while a task waits at a barrier destroys the task's frame") {
+  bool destroyed = false;
+  {
+    asio::io_context context;
+    auto task = wait_alone(std::make_shared<Barrier>(context.get_executor(), 2), &destroyed);
+    asio::co_spawn(context, std::move(task), tut::rethrow);
+    context.poll();  // runs the task until it waits
+    REQUIRE_FALSE(destroyed);
+  }  // as for a coroutine waiting on a steady_timer: its frame is destroyed, nothing leaks
+  CHECK(destroyed);
 }

@@ -39,14 +39,18 @@
 //     the losing coroutine) instead of Task.cancel(); the waiter fails with
 //     asio::error::operation_aborted (a std::system_error in a coroutine) instead of
 //     CancelledError.
-//   * Destroying a Semaphore while operations are pending fails them with operation_aborted
-//     (Python's garbage collector never destroys an object a task still awaits).
+//   * Lifetime, the rule asio::steady_timer follows (every primitive of Part II): destroying a
+//     Semaphore fails the acquire operations not resumed yet with operation_aborted, even one
+//     release() already woke (Python's garbage collector never destroys an object a task still
+//     awaits); destroying the io_context while tasks wait destroys their coroutine frames
+//     (lesson 006's waiter_service.hpp).
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <list>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <system_error>
 #include <utility>
@@ -60,6 +64,8 @@
 #include <asio/cancellation_signal.hpp>
 #include <asio/execution/outstanding_work.hpp>
 #include <asio/prefer.hpp>
+
+#include "../006_locks/waiter_service.hpp"  // header only: the io_context owns waiting handlers
 
 namespace lesson009 {
 
@@ -152,11 +158,12 @@ class Semaphore {
  private:
   // One pending acquire operation. The type-erased part lives here and in the .cpp file; the
   // part that knows the handler's type is WaiterFor below.
-  struct Waiter {
+  // Registered with its io_context (lesson006::ContextOwned) until it completes, so that
+  // destroying the io_context destroys a waiting handler, as it does a timer's.
+  struct Waiter : lesson006::ContextOwned {
     enum class State { queued, woken, done };
     explicit Waiter(asio::any_io_executor work_executor, asio::cancellation_slot cancel_slot)
-        : executor(std::move(work_executor)), slot(cancel_slot) {}
-    virtual ~Waiter() = default;
+        : ContextOwned(work_executor), executor(std::move(work_executor)), slot(cancel_slot) {}
     /// Invokes the handler, right here: the caller is already on the handler's executor.
     virtual void complete(std::error_code error) = 0;
 
@@ -177,11 +184,20 @@ class Semaphore {
                  asio::get_associated_cancellation_slot(h)),
           handler(std::move(h)) {}
     void complete(std::error_code error) override {
+      release();     // ours to call now, no longer the io_context's to destroy
       slot.clear();  // the handler may reuse its slot for its next operation
-      Handler local = std::move(handler);
+      Handler local = std::move(*handler);
+      handler.reset();
       std::move(local)(error);
     }
-    Handler handler;
+    void abandon() override {  // the io_context is being destroyed
+      state = State::done;     // the semaphore, if it still exists, skips us from now on
+      executor = {};           // no outstanding work left on the dying io_context
+      slot.clear();
+      [[maybe_unused]] Handler doomed = std::move(*handler);  // dies on return, the frame too
+      handler.reset();
+    }
+    std::optional<Handler> handler;
   };
 
   void enqueue(std::shared_ptr<Waiter> waiter);

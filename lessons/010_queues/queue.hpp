@@ -43,9 +43,12 @@
 // - T must be movable and default-constructible: a failed get() still completes with a T,
 //   as co_spawn does.
 // - maxsize is a std::size_t: 0 means unbounded (asyncio: any maxsize <= 0).
-// - Destroying the queue is shutdown(true); a join() still waiting fails with QueueShutDown
-//   (nobody can call task_done() on a queue that is gone). asyncio's garbage collector
-//   keeps a queue alive while someone awaits it; here the waiters keep its state alive.
+// - Lifetime, the rule asio::steady_timer follows (every primitive of Part II): destroying the
+//   queue is shutdown(true), so every waiter not resumed yet fails with QueueShutDown, even
+//   one a put already woke (a join() too: nobody can call task_done() on a queue that is
+//   gone). asyncio's garbage collector keeps a queue alive while someone awaits it; here the
+//   waiters keep its state alive. Destroying the io_context while tasks wait destroys their
+//   coroutine frames (lesson 006's waiter_service.hpp).
 //
 // Threading contract: like asyncio.Queue, the queue is not thread-safe. Use it from one
 // executor: every coroutine that touches it runs on the same single-threaded io_context, or
@@ -85,6 +88,8 @@
 #include <asio/post.hpp>
 #include <asio/system_error.hpp>
 #include <asio/use_awaitable.hpp>
+
+#include "../006_locks/waiter_service.hpp"  // header only: the io_context owns waiting handlers
 
 namespace lesson010 {
 
@@ -240,8 +245,10 @@ class BasicQueue {
 
  private:
   // A suspended put, get or join: the future asyncio keeps in _putters / _getters.
-  struct Waiter {
-    virtual ~Waiter() = default;
+  // Registered with its io_context (lesson006::ContextOwned) until it completes, so that
+  // destroying the io_context destroys a waiting handler, as it does a timer's.
+  struct Waiter : lesson006::ContextOwned {
+    using ContextOwned::ContextOwned;
     // Called by a notifier that has just removed the waiter from its list: schedule a retry
     // on the waiter's executor. Never resumes the waiting coroutine inside the caller.
     virtual void wake() = 0;
@@ -323,14 +330,15 @@ class BasicQueue {
                           public std::enable_shared_from_this<Operation<kind, Handler>> {
    public:
     Operation(Handler handler, std::shared_ptr<State> state, std::optional<T> item)
-        : handler_(std::move(handler)),
+        : Waiter(asio::get_associated_executor(handler)),
+          handler_(std::move(handler)),
           work_(asio::make_work_guard(asio::get_associated_executor(handler_))),
           state_(std::move(state)),
           item_(std::move(item)) {}
 
     ~Operation() override {
-      // Destroyed without completing (its io_context was destroyed first): unhook from the
-      // cancellation slot, which must never call into a destroyed operation.
+      // Destroyed without completing: unhook from the cancellation slot, which must never
+      // call into a destroyed operation.
       if (!finished_) asio::get_associated_cancellation_slot(handler_).clear();
     }
 
@@ -341,12 +349,20 @@ class BasicQueue {
     }
 
     void wake() override {
+      if (!this->pending()) return;  // our io_context is gone, and our handler with it
       list_ = nullptr;  // the notifier took us out of the list
       woken_ = true;
       schedule();
     }
 
    private:
+    void abandon() override {  // the io_context is being destroyed
+      finished_ = true;
+      work_.reset();  // no outstanding work left on the dying io_context
+      asio::get_associated_cancellation_slot(handler_).clear();
+      [[maybe_unused]] Handler doomed = std::move(handler_);  // dies on return, the frame too
+    }
+
     struct OnCancel {
       explicit OnCancel(Operation* operation) : op(operation) {}
       void operator()(asio::cancellation_type type) const {
@@ -422,6 +438,7 @@ class BasicQueue {
     // We run on the handler's executor, so we may call it directly; the coroutine resumes here.
     template <typename... Args>
     void finish(Args&&... args) {
+      this->release();  // ours to call now, no longer the io_context's to destroy
       asio::get_associated_cancellation_slot(handler_).clear();
       finished_ = true;
       std::move(handler_)(std::forward<Args>(args)...);

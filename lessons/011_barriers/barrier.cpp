@@ -41,7 +41,7 @@ Barrier::~Barrier() {
   for (auto* list : {&inside_, &blocked_}) {
     for (auto& waiter : *list) {
       waiter->owner = nullptr;
-      if (!waiter->woken) {
+      if (!waiter->woken && waiter->pending()) {
         waiter->place = Waiter::Place::done;
         post_completion(waiter, cancelled());
       }
@@ -96,7 +96,7 @@ void Barrier::enter(std::shared_ptr<Waiter> waiter) {
 // arrival, reset(), abort(), the last task to leave) never runs them inside its own call.
 void Barrier::wake(WaiterList& waiters) {
   for (auto& waiter : waiters) {
-    if (waiter->woken) continue;
+    if (waiter->woken || !waiter->pending()) continue;  // not pending: its io_context is gone
     waiter->woken = true;
     asio::post(waiter->executor, [waiter] {
       if (waiter->owner != nullptr) {

@@ -50,7 +50,11 @@
 //     asyncio that task returns without suspending), so the tasks of a phase resume in arrival
 //     order, index 0 first.
 //   * Cancellation is Asio's (a cancellation slot, or `||`), the error asio's operation_aborted
-//     instead of CancelledError. Destroying a Barrier fails pending waits with operation_aborted.
+//     instead of CancelledError.
+//   * Lifetime, the rule asio::steady_timer follows (every primitive of Part II): destroying a
+//     Barrier fails the waits not resumed yet with operation_aborted, even those its trip already
+//     woke; destroying the io_context while tasks wait destroys their coroutine frames (lesson
+//     006's waiter_service.hpp).
 #pragma once
 
 #include <chrono>
@@ -58,6 +62,7 @@
 #include <exception>
 #include <list>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -71,6 +76,8 @@
 #include <asio/cancellation_signal.hpp>
 #include <asio/execution/outstanding_work.hpp>
 #include <asio/prefer.hpp>
+
+#include "../006_locks/waiter_service.hpp"  // header only: the io_context owns waiting handlers
 
 namespace lesson011 {
 
@@ -131,11 +138,12 @@ class Barrier {
  private:
   // One pending wait. The type-erased part is here and in the .cpp file; WaiterFor knows the
   // handler's type.
-  struct Waiter {
+  // Registered with its io_context (lesson006::ContextOwned) until it completes, so that
+  // destroying the io_context destroys a waiting handler, as it does a timer's.
+  struct Waiter : lesson006::ContextOwned {
     enum class Place { blocked, inside, done };
     Waiter(asio::any_io_executor work_executor, asio::cancellation_slot cancel_slot)
-        : executor(std::move(work_executor)), slot(cancel_slot) {}
-    virtual ~Waiter() = default;
+        : ContextOwned(work_executor), executor(std::move(work_executor)), slot(cancel_slot) {}
     /// Invokes the handler, right here: the caller is already on the handler's executor.
     virtual void complete(std::exception_ptr error, std::size_t result) = 0;
 
@@ -156,11 +164,20 @@ class Barrier {
                  asio::get_associated_cancellation_slot(h)),
           handler(std::move(h)) {}
     void complete(std::exception_ptr error, std::size_t result) override {
+      release();     // ours to call now, no longer the io_context's to destroy
       slot.clear();  // the handler may reuse its slot for its next operation
-      Handler local = std::move(handler);
+      Handler local = std::move(*handler);
+      handler.reset();
       std::move(local)(std::move(error), result);
     }
-    Handler handler;
+    void abandon() override {  // the io_context is being destroyed
+      place = Place::done;     // finished, as far as the barrier is concerned
+      executor = {};           // no outstanding work left on the dying io_context
+      slot.clear();
+      [[maybe_unused]] Handler doomed = std::move(*handler);  // dies on return, the frame too
+      handler.reset();
+    }
+    std::optional<Handler> handler;
   };
 
   using WaiterList = std::list<std::shared_ptr<Waiter>>;
