@@ -8,6 +8,7 @@
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/multiple_exceptions.hpp>
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
@@ -310,15 +311,16 @@ TEST_CASE("as_completed: next() raced with a timeout in the same turn loses no r
   // The job's timer and the timeout's timer both expire while the loop is held, so they
   // complete in one turn; `delay` puts the job's just after the timeout's, then just before.
   // Whichever branch of `||` wins, the job's result must be handed out exactly once.
-  for (auto delay : {40ms, 20ms}) {
+  for (auto delay : {60ms, 40ms}) {
     auto seen = run_within([](std::chrono::milliseconds job_delay) -> asio::awaitable<Names> {
       using namespace asio::experimental::awaitable_operators;
       auto executor = co_await asio::this_coro::executor;
       std::vector<Job> jobs{{"j", job_delay}};
       AsCompleted pending(executor, std::move(jobs), std::make_shared<Journal>());
-      asio::steady_timer timeout(executor, 30ms);
-      asio::steady_timer hold(executor, 5ms);
-      hold.async_wait([](asio::error_code) { std::this_thread::sleep_for(100ms); });
+      asio::steady_timer timeout(executor, 50ms);
+      // Hold the loop from its first turn (a posted handler runs before any timer is due)
+      // until both timers have expired.
+      asio::post(executor, [] { std::this_thread::sleep_for(200ms); });
       auto receiving = pending.next();
       auto timing = timeout.async_wait(asio::use_awaitable);
       auto first = co_await (std::move(receiving) || std::move(timing));

@@ -415,7 +415,7 @@ TEST_CASE("deadline and an outside cancellation in the same turn: the outside on
   // cancelled by someone else; otherwise the CancelledError passes through.
   auto seen = run_within([]() -> asio::awaitable<std::pair<std::string, bool>> {
     auto executor = co_await asio::this_coro::executor;
-    Deadline deadline(executor, Clock::now() + 20ms);
+    Deadline deadline(executor, Clock::now() + 50ms);
     auto guarded = [](Deadline* limit) -> asio::awaitable<std::string> {
       co_return co_await outcome(limit->run(answer_after(5000ms, "late")));
     };
@@ -427,14 +427,14 @@ TEST_CASE("deadline and an outside cancellation in the same turn: the outside on
                          if (error) std::rethrow_exception(error);
                          result = text;
                        }));
-    // The outside cancel is due just after the deadline; the loop is held past both, so
-    // both run in one turn, the deadline first (timers run in expiry order).
-    asio::steady_timer canceller(executor, 30ms);
+    // The outside cancel is due just after the deadline.
+    asio::steady_timer canceller(executor, 60ms);
     canceller.async_wait([&outside](asio::error_code) {
       outside.emit(asio::cancellation_type::terminal);
     });
-    asio::steady_timer hold(executor, 5ms);
-    hold.async_wait([](asio::error_code) { std::this_thread::sleep_for(100ms); });
+    // Hold the loop from its first turn (a posted handler runs before any timer is due) until
+    // both timers have expired: then they complete in one turn, in expiry order.
+    asio::post(executor, [] { std::this_thread::sleep_for(200ms); });
     asio::steady_timer poll(executor);
     while (!result) {
       poll.expires_after(1ms);
@@ -453,10 +453,10 @@ TEST_CASE("nested deadlines expiring in the same turn: the outer raises, the inn
     auto seen = run_within([](bool inner_sooner) -> asio::awaitable<std::string> {
       auto executor = co_await asio::this_coro::executor;
       auto now = Clock::now();
-      Deadline outer(executor, now + (inner_sooner ? 30ms : 20ms));
-      Deadline inner(executor, now + (inner_sooner ? 20ms : 30ms));
-      asio::steady_timer hold(executor, 5ms);
-      hold.async_wait([](asio::error_code) { std::this_thread::sleep_for(100ms); });
+      Deadline outer(executor, now + (inner_sooner ? 60ms : 50ms));
+      Deadline inner(executor, now + (inner_sooner ? 50ms : 60ms));
+      // Held from the first turn until both have expired: they complete in one turn.
+      asio::post(executor, [] { std::this_thread::sleep_for(200ms); });
       std::string inner_saw;
       auto inner_part = observed(inner.run(answer_after(5000ms, "late")), &inner_saw);
       auto outer_part = outcome(outer.run(std::move(inner_part)));

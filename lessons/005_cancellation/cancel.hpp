@@ -11,7 +11,8 @@
 //                             "cancelled", so a plain co_await would throw at once).
 //   asyncio.shield(aw)     -> run the work as a Task of its own and await Task::result(): a
 //                             cancelled await ends, the work goes on. Plain `co_await work()`
-//                             shares the caller's cancellation state, so it is NOT shielded.
+//                             shares the caller's cancellation state, and `co_await
+//                             co_spawn(ex, work(), use_awaitable)` forwards it: NOT shielded.
 // Differences from asyncio:
 //   * Cancellation has a type (terminal, partial, total: see Task::cancel) and each coroutine
 //     filters it. By default a coroutine accepts only terminal requests; others are ignored.

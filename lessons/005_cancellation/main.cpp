@@ -103,7 +103,8 @@ asio::awaitable<void> demo() {
   {
     // outer-a awaits its work directly: one coroutine, one cancellation state.
     Task outer_a(executor, lesson005::await_directly("outer-a", "inner-a", 300ms, journal));
-    // outer-b awaits a Task: the work has its own cancellation slot. asyncio.shield(task).
+    // outer-b awaits a Task, whose result comes through a channel: nothing forwards the
+    // cancellation to the work. asyncio.shield(task).
     Task inner_b(executor, lesson005::sleeper("inner-b", 300ms, journal));
     Task outer_b(executor, lesson005::await_shielded("outer-b", inner_b, journal));
     // outer-c awaits co_spawn(..., use_awaitable): a coroutine of its own, yet not shielded.
