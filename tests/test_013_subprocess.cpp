@@ -232,6 +232,34 @@ TEST_CASE("wait() does not block the io_context") {
   CHECK(ticks >= 1);  // the ticker ran while we waited; a blocking waitpid would give 0
 }
 
+TEST_CASE("a child's exit is awaited with no SIGCHLD handler and no extra thread") {
+  // asyncio 3.11 starts a thread per child (ThreadedChildWatcher); a pidfd needs neither that
+  // nor the process-wide SIGCHLD handler of the old child watchers.
+  auto threads = [] {
+    auto entries = std::filesystem::directory_iterator("/proc/self/task");
+    return std::distance(begin(entries), end(entries));
+  };
+  auto before = threads();
+  auto seen = run_within([&]() -> asio::awaitable<std::pair<long, bool>> {
+    std::vector<std::string> argv{"sh", "-c", "read line"};  // runs until its stdin closes
+    Process process = Process::exec(co_await asio::this_coro::executor, argv);
+    // A named lambda: it must outlive the coroutine it makes, which uses its captures.
+    auto look = [&]() -> asio::awaitable<std::pair<long, bool>> {
+      struct sigaction action {};  // && started wait() first: it is pending now
+      ::sigaction(SIGCHLD, nullptr, &action);
+      std::pair<long, bool> result{threads(), action.sa_handler == SIG_DFL};
+      process.stdin_pipe().close();  // now the child may end
+      co_return result;
+    };
+    auto waiting = process.wait();
+    auto looking = look();
+    auto both = co_await (std::move(waiting) && std::move(looking));
+    co_return std::get<1>(both);
+  }());
+  CHECK(seen.first == before);
+  CHECK(seen.second);
+}
+
 TEST_CASE("cancelling communicate() leaves the child running, and kill() with wait() reaps it") {
   pid_t pid = run_within([]() -> asio::awaitable<pid_t> {
     auto executor = co_await asio::this_coro::executor;

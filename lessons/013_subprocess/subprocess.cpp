@@ -12,6 +12,8 @@
 //   this child's exit": no global state, no signal handler, works with many event loops.
 //
 // This lesson uses the pidfd. Like every descriptor we create, it is close-on-exec.
+// asyncio installs no SIGCHLD handler by default either: 3.11 starts a thread per child that
+// blocks in waitpid() (ThreadedChildWatcher), 3.12 polls a pidfd where the kernel has one.
 #include "subprocess.hpp"
 
 #include <algorithm>

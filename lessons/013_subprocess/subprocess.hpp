@@ -9,7 +9,9 @@
 //   create_subprocess_exec is a coroutine only because it sets up transports.
 // - All three standard streams are always pipes (asyncio's stdin=PIPE, stdout=PIPE,
 //   stderr=PIPE); the child inherits no other descriptor (Python's close_fds=True).
-// - Linux only: the exit is watched through a pidfd (Linux >= 5.3), see subprocess.cpp.
+// - Linux only: the exit is watched through a pidfd (Linux >= 5.3), see subprocess.cpp, on the
+//   loop's own thread. asyncio 3.11 gives each child a thread blocked in waitpid(); 3.12 uses
+//   a pidfd too. Neither handles SIGCHLD by default, and neither does this lesson.
 // - The child leads a process group of its own (asyncio's process_group=0), so run()'s
 //   timeout can stop it together with what it started: a shell's commands inherit its pipes,
 //   and killing the shell alone would leave them holding the pipes open.
