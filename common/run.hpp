@@ -17,9 +17,12 @@ namespace tut {
 
 /// Where a spawned coroutine's result or exception lands. spawn_into() fills it from a plain
 /// completion handler, which runs inside io_context::run() on the caller's own thread.
-/// Why not asio::use_future: in Asio 1.22 co_spawn completes a future from a thread of Asio's
-/// own (the system executor), so the exception crosses threads, which ThreadSanitizer cannot
-/// follow through libstdc++'s uninstrumented reference counts and reports as a data race.
+/// Why not asio::use_future: in Asio 1.22 co_spawn hands its result to use_future's handler
+/// through that handler's executor, the system executor. If the coroutine suspended at least
+/// once, that is a dispatch and runs inline on the run() thread; if it never suspended, it is a
+/// post, and the promise is completed later on a thread of Asio's own. The exception then
+/// crosses threads, which ThreadSanitizer cannot follow through libstdc++'s uninstrumented
+/// reference counts (it reports a data race), and run() may return before the future is ready.
 template <typename T>
 struct Outcome {
   bool done = false;

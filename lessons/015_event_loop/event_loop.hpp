@@ -6,7 +6,8 @@
 // asyncio                         Asio
 //   loop.run_forever()              io.run() + asio::make_work_guard(io)  (run() alone returns
 //                                   as soon as no work is left: no handler, timer or I/O)
-//   loop.run_until_complete(coro)   co_spawn(io, coro, use_future); io.run()  (tut::run)
+//   loop.run_until_complete(coro)   co_spawn(io, coro, handler); io.run(), the handler keeping
+//                                   the result or exception  (tut::run, common/run.hpp)
 //   loop.call_soon(cb)              asio::post(io, cb)
 //   loop.call_later(d, cb)          steady_timer t(io, d); t.async_wait(handler)
 //   loop.stop()                     io.stop(), then io.restart() before running it again
