@@ -473,6 +473,31 @@ TEST_CASE("a child's cancellation is not a failure") {
   CHECK(has(journal, "sibling done"));
 }
 
+TEST_CASE("Child::wait() is `await task`: its value, and cancelling the awaiter cancels it") {
+  auto journal = make_journal();
+  auto awaiter = std::make_shared<std::optional<Child<void>>>();
+  auto test = [&]() -> asio::awaitable<int> {
+    auto body = [journal, awaiter](TaskGroup group) -> asio::awaitable<int> {
+      Child<int> quick = group.spawn(sleeper("quick", journal, 1ms, 7));
+      Child<int> target = group.spawn(sleeper("target", journal));
+      auto await_target = [](Child<int> child, Journal notes) -> asio::awaitable<void> {
+        int value = co_await child.wait();
+        notes->push_back("got " + std::to_string(value));
+      };
+      *awaiter = group.spawn(await_target(target, journal));
+      int value = co_await quick.wait();
+      CHECK((*awaiter)->cancel());  // cancels its wait(), which cancels target
+      co_return value;
+    };
+    co_return co_await with_task_group(std::move(body));
+  };
+  int value = run_within(test());
+  CHECK(value == 7);
+  CHECK(has(journal, "target cancelled"));
+  CHECK((*awaiter)->cancelled());
+  CHECK_FALSE(has(journal, "got 1"));
+}
+
 TEST_CASE("spawn() refuses a task once the group is finished") {
   make_journal();
   auto kept = std::make_shared<std::optional<TaskGroup>>();

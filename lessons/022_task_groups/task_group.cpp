@@ -55,6 +55,27 @@ std::pair<std::exception_ptr, std::exception_ptr> split(
   return {regroup(matched), regroup(rest)};
 }
 
+ChildState::ChildState(const asio::any_io_executor& executor) : ended(executor) {
+  ended.expires_at(asio::steady_timer::time_point::max());
+}
+
+asio::awaitable<void> wait_for(std::shared_ptr<ChildState> child) {
+  // Like join(): the awaiter's cancellation is forwarded to the child, then we keep waiting.
+  const bool was_checking = co_await asio::this_coro::throw_if_cancelled();
+  co_await asio::this_coro::throw_if_cancelled(false);
+  bool cancelled = false;
+  while (!child->done) {
+    co_await child->ended.async_wait(compat::as_tuple(asio::use_awaitable));
+    asio::cancellation_state awaiter = co_await asio::this_coro::cancellation_state;
+    if (awaiter.cancelled() != asio::cancellation_type::none && !cancelled && !child->done) {
+      cancelled = true;
+      child->signal.emit(asio::cancellation_type::terminal);
+    }
+  }
+  co_await asio::this_coro::throw_if_cancelled(was_checking);
+  if (cancelled) throw std::system_error(asio::error::operation_aborted, "Child::wait()");
+}
+
 bool is_cancelled(const ChildState& child) {
   return child.done && tut::is_cancellation(child.error);
 }
@@ -81,10 +102,13 @@ const asio::any_io_executor& TaskGroup::executor() const { return state_->execut
 
 std::size_t TaskGroup::running() const { return state_->running.size(); }
 
-void TaskGroup::admit(std::shared_ptr<ChildState> child) const {
+void TaskGroup::check_open() const {
   // asyncio's own messages (RuntimeError there).
   if (state_->finished) throw std::runtime_error("TaskGroup is finished");
   if (state_->aborting) throw std::runtime_error("TaskGroup is shutting down");
+}
+
+void TaskGroup::admit(std::shared_ptr<ChildState> child) const {
   child->number = state_->spawned++;
   state_->running.emplace(child->number, std::move(child));
 }
@@ -124,6 +148,7 @@ void TaskGroup::ended(std::shared_ptr<State> group, std::shared_ptr<ChildState> 
   // The signal must outlive co_spawn's machinery, which is still unwinding around this
   // handler: keep the child's state until the executor's next turn.
   asio::post(group->executor, [child] {});
+  child->ended.cancel();
   group->wakeup.cancel();
 }
 

@@ -5,6 +5,7 @@
 //       t = tg.create_task(work())                      [](TaskGroup tg) -> awaitable<R> {
 //       ...                                               Child<int> t = tg.spawn(work()); ...})
 //   t.cancel(), t.done(), t.cancelled(), t.result() child.cancel(), done(), cancelled(), result()
+//   await t                                         co_await child.wait()
 //   ExceptionGroup, eg.exceptions, eg.split(E)      ExceptionGroup, exceptions(), split<E>()
 //   except* E as eg: handle(eg)                     rest = except_star<E>(error, handle)
 //
@@ -55,6 +56,7 @@
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 
 namespace lesson022 {
@@ -127,7 +129,9 @@ std::exception_ptr except_star(std::exception_ptr error, Handler handler) {
 
 /// What the group knows about one child; the cancellation signal is bound to its co_spawn.
 struct ChildState {
+  explicit ChildState(const asio::any_io_executor& executor);
   asio::cancellation_signal signal;
+  asio::steady_timer ended;  // cancelled when it ends: wakes Child::wait()
   std::uint64_t number = 0;  // spawn order: siblings are cancelled in that order
   bool done = false;
   bool is_body = false;
@@ -156,7 +160,16 @@ class Child {
     if constexpr (!std::is_void_v<T>) return *state_->value;
   }
 
+  /// `await task`: waits until it ends, then result(). If the awaiting coroutine is cancelled,
+  /// the child is cancelled too (as in asyncio), and operation_aborted is thrown once it ended.
+  asio::awaitable<T> wait() const {
+    auto state = state_;
+    co_await wait_for(state);
+    co_return Child(state).result();
+  }
+
   struct State : ChildState {
+    using ChildState::ChildState;
     std::optional<std::conditional_t<std::is_void_v<T>, bool, T>> value;
   };
   explicit Child(std::shared_ptr<State> state) : state_(std::move(state)) {}
@@ -166,6 +179,7 @@ class Child {
 };
 
 bool is_cancelled(const ChildState& child);
+asio::awaitable<void> wait_for(std::shared_ptr<ChildState> child);
 template <typename T>
 bool Child<T>::cancelled() const {
   return is_cancelled(*state_);
@@ -198,7 +212,8 @@ class TaskGroup {
 
   template <typename T>
   Child<T> start(asio::awaitable<T> task, bool is_body) const {
-    auto child = std::make_shared<typename Child<T>::State>();
+    check_open();  // first: after the group, its executor's io_context may be gone
+    auto child = std::make_shared<typename Child<T>::State>(executor());
     child->is_body = is_body;
     admit(child);  // before co_spawn: the child may run (and end) before co_spawn returns
     auto on_done = [group = state_, child](std::exception_ptr error, auto... value) {
@@ -211,6 +226,7 @@ class TaskGroup {
     return Child<T>(child);
   }
   const asio::any_io_executor& executor() const;
+  void check_open() const;
   void admit(std::shared_ptr<ChildState> child) const;
   static void ended(std::shared_ptr<State> group, std::shared_ptr<ChildState> child,
                     std::exception_ptr error);
