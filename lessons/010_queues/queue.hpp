@@ -89,7 +89,7 @@
 #include <asio/system_error.hpp>
 #include <asio/use_awaitable.hpp>
 
-#include "../006_locks/waiter_service.hpp"  // header only: the io_context owns waiting handlers
+#include "waiter_service.hpp"  // lesson 006's: the io_context owns waiting handlers
 
 namespace lesson010 {
 

@@ -77,7 +77,7 @@
 #include <asio/execution/outstanding_work.hpp>
 #include <asio/prefer.hpp>
 
-#include "../006_locks/waiter_service.hpp"  // header only: the io_context owns waiting handlers
+#include "waiter_service.hpp"  // lesson 006's: the io_context owns waiting handlers
 
 namespace lesson011 {
 
