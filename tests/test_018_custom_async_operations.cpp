@@ -1,5 +1,6 @@
 #include "messages.hpp"
 
+#include <atomic>
 #include <functional>
 #include <optional>
 #include <thread>
@@ -227,4 +228,33 @@ TEST_CASE("a peer that closes inside a message gives eof, over real TCP") {
     co_return e;
   }());
   CHECK(error == asio::error::eof);
+}
+
+TEST_CASE("async_compose's trailing stream keeps the stream's io_context running between steps") {
+  // The steps run on the handler's executor, another io_context. After the header read, the
+  // stream's io_context has no operation pending until that other thread starts the body
+  // read: only the work async_compose holds for `stream` keeps its run() from returning.
+  asio::io_context stream_context, handler_context;
+  Socket a(stream_context), b(stream_context);
+  asio::local::connect_pair(a, b);
+  const unsigned char message[] = {0, 0, 0, 5, 'h', 'e', 'l', 'l', 'o'};
+  asio::write(a, asio::buffer(message));  // all of it is there before the read starts
+
+  std::string got;
+  std::atomic<bool> done{false};
+  async_read_message(b, asio::bind_executor(handler_context, [&](std::error_code e, std::string text) {
+    got = e ? e.message() : text;
+    done = true;
+  }));
+  std::thread handler_thread([&] { handler_context.run(); });
+  stream_context.run();
+  // run() returned when that work was released: the operation is complete, the body read.
+  auto unread = b.available();
+  while (!done) {  // only if run() returned too early: let the body read finish, to clean up
+    stream_context.restart();
+    stream_context.run_for(10ms);
+  }
+  handler_thread.join();
+  CHECK(unread == 0);
+  CHECK(got == "hello");
 }

@@ -95,8 +95,10 @@ auto async_write_message(Stream& stream, std::string payload, Token&& token) {
 
 template <typename Stream, typename Token>
 auto async_read_message(Stream& stream, Token&& token) {
-  // The trailing `stream` tells async_compose to keep the stream's executor busy (work
-  // tracking) while the operation is pending, so run() does not return under it.
+  // The trailing `stream` gives the operation the stream's executor: async_compose holds work
+  // on it until complete(), and runs the steps there when the caller's handler names no
+  // executor of its own. The work matters only between steps that run elsewhere (a handler
+  // bound to another io_context): while an inner read is pending, that read is work already.
   return asio::async_compose<Token, void(std::error_code, std::string)>(
       detail::ReadMessage<Stream>{stream}, token, stream);
 }
