@@ -6,7 +6,9 @@
 // fires at exactly its fake time, on every run.
 //
 // Code under test takes its timer type as a template parameter: asio::steady_timer in the
-// program, tut::fake::Timer in the test (lesson 023 shows it).
+// program, tut::fake::Timer in the test (lesson 023 shows it). Real timers and sockets still
+// run on real time. A fake wait until Clock::time_point::max() (a timer used as a signal) is a
+// wait for ever: the runner never jumps to it.
 //
 // Limits: the fake time and the list of pending waits are process-wide. Use fake timers from
 // one io_context at a time, run by one thread (run_fake, or settle() after advance()). CTest
@@ -108,9 +110,9 @@ class Timer : public asio::basic_waitable_timer<Clock, WaitTraits> {
     auto initiation = [this](auto handler) {
       auto slot = asio::get_associated_cancellation_slot(handler);
       auto executor = asio::get_associated_executor(handler, get_executor());
-      auto entry = PendingWaits::add(expiry());
-      auto finish = [entry, handler = std::move(handler)](std::error_code error) mutable {
-        PendingWaits::remove(entry);
+      auto finish = [listed = Listed(expiry()), handler = std::move(handler)](
+                        std::error_code error) mutable {
+        listed = Listed();  // off the list before the handler runs (it may wait again)
         std::move(handler)(error);
       };
       basic_waitable_timer::async_wait(
@@ -118,18 +120,47 @@ class Timer : public asio::basic_waitable_timer<Clock, WaitTraits> {
     };
     return asio::async_initiate<Token, void(std::error_code)>(std::move(initiation), token);
   }
+
+ private:
+  // A wait's place in PendingWaits, held by its handler: it leaves the list when the handler
+  // runs, and also when Asio destroys the handler unrun (the io_context was destroyed first,
+  // say because a test threw), so no stale wait is left for the next test to jump to.
+  class Listed {
+   public:
+    Listed() = default;
+    explicit Listed(Clock::time_point expiry) : entry_(PendingWaits::add(expiry)) {}
+    Listed(Listed&& other) noexcept : entry_(std::exchange(other.entry_, std::nullopt)) {}
+    Listed& operator=(Listed&& other) noexcept {
+      if (this != &other) {
+        if (entry_) PendingWaits::remove(*entry_);
+        entry_ = std::exchange(other.entry_, std::nullopt);
+      }
+      return *this;
+    }
+    ~Listed() {
+      if (entry_) PendingWaits::remove(*entry_);
+    }
+
+   private:
+    std::optional<PendingWaits::Entry> entry_;
+  };
 };
 
 /// Runs every handler that is ready, including fake timers already due, and returns when
-/// nothing more is ready without moving the clock: after Clock::advance(), this fires what
-/// became due. Returns false if the io_context ran out of work.
-inline bool settle(asio::io_context& io) {
+/// nothing more is ready, without moving the clock: after Clock::advance(), this fires what
+/// became due. Returns false if the io_context ran out of work. Throws if a due timer has not
+/// fired by `give_up` (real time): the reactor did not look, see WaitTraits.
+inline bool settle(asio::io_context& io, std::chrono::steady_clock::time_point give_up =
+                                             std::chrono::steady_clock::now() +
+                                             std::chrono::seconds(10)) {
   for (;;) {
     io.poll();
     if (io.stopped()) return false;
     auto next = PendingWaits::earliest();
     if (!next || *next > Clock::now()) return true;
-    // A wait is due but the reactor has not looked yet (it will within 1 ms): wait for it.
+    if (std::chrono::steady_clock::now() >= give_up)
+      throw std::runtime_error("a due fake timer did not fire before the real-time limit");
+    // Due, but the reactor has not looked yet (it will within 1 ms): wait for it.
     io.run_one_for(std::chrono::milliseconds(10));
   }
 }
@@ -139,13 +170,16 @@ inline bool settle(asio::io_context& io) {
 /// real time. Throws if `limit` of real time passes first (a hung test, or timers forever).
 inline void run_auto_advancing(asio::io_context& io, std::chrono::steady_clock::duration limit) {
   const auto give_up = std::chrono::steady_clock::now() + limit;
-  while (settle(io)) {
+  while (settle(io, give_up)) {
     if (std::chrono::steady_clock::now() >= give_up)
       throw std::runtime_error("still running after the real-time limit (hung?)");
-    if (auto next = PendingWaits::earliest()) {
+    auto next = PendingWaits::earliest();
+    if (next && *next != Clock::time_point::max()) {
       Clock::set(*next);  // nothing else can happen before it: jump
     } else {
-      io.run_one_until(give_up);  // only real work is left: wait for it in real time
+      // Only real work is left (a socket, a real timer, or a fake wait until max(), the
+      // "wait for ever" idiom, never jumped to): wait for it in real time.
+      io.run_one_until(give_up);
     }
   }
 }

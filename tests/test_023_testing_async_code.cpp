@@ -177,6 +177,33 @@ asio::awaitable<std::string> read_from_late_writer() {
 }
 }  // namespace
 
+TEST_CASE("a wait until time_point::max() is a wait for ever: the runner never jumps to it") {
+  auto start = Clock::now();
+  auto forever = []() -> asio::awaitable<void> {
+    tut::fake::Timer signal(co_await asio::this_coro::executor, Clock::time_point::max());
+    co_await signal.async_wait(asio::use_awaitable);  // the "timer as a signal" idiom
+  };
+  CHECK_THROWS_WITH(run_fake(forever(), 200ms), tut::test::ContainsSubstring("real-time limit"));
+  CHECK(Clock::now() == start);  // not at the end of time, where every later test would be
+}
+
+namespace {
+asio::awaitable<void> fail_after(Clock::duration delay) {
+  co_await fake_sleep(delay);
+  throw std::runtime_error("a background task failed");
+}
+}  // namespace
+
+TEST_CASE("a run that ends by an exception leaves no fake wait behind for the next test") {
+  auto test = []() -> asio::awaitable<void> {
+    asio::co_spawn(co_await asio::this_coro::executor, fail_after(1s), tut::rethrow);
+    co_await fake_sleep(1h);  // still waiting when the exception leaves run_fake at 1 s
+  };
+  CHECK_THROWS_WITH(run_fake(test()), "a background task failed");
+  // The io_context was destroyed with the wait pending: its handler was destroyed, not run.
+  CHECK_FALSE(tut::fake::PendingWaits::earliest().has_value());
+}
+
 TEST_CASE("with no fake timer pending, run_fake waits for real I/O") {
   auto start = Clock::now();
   CHECK(run_fake(read_from_late_writer()) == "late\n");
