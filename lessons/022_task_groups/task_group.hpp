@@ -27,6 +27,8 @@
 //   the group. asyncio cancels the parent task itself to interrupt the body; a coroutine in
 //   Asio cannot cancel its own frame, so the body runs as a child of its own, with its own
 //   cancellation signal, and with_task_group waits for it with the others.
+// - spawn() runs the child at once up to its first suspension (co_spawn from a coroutine on
+//   the same executor); asyncio's create_task only schedules it.
 // - Cancellation is Asio's (lesson 005): each child has a cancellation_signal bound to its
 //   co_spawn; cancelling emits a terminal request, which aborts the operation it waits in.
 // - Python's except* is syntax; here it is except_star(): it calls a handler with the
@@ -35,8 +37,10 @@
 // - Threads: the children run on the executor of the coroutine that opened the group, and
 //   the group's state is not locked. On a multi-threaded io_context, open the group in a
 //   coroutine running on a strand; call spawn() and cancel() only from there.
-// - A Child handle may outlive the group (it shares the child's state), unlike the Task
-//   objects asyncio keeps alive anyway.
+// - A parent already cancelled when it reaches `co_await with_task_group(...)` (with
+//   throw_if_cancelled on, the default) throws operation_aborted before the body runs; asyncio
+//   would run the body up to its first await. Either way no child is left behind.
+// - A Child handle may outlive the group: it shares the child's state.
 #pragma once
 
 #include <cstddef>
