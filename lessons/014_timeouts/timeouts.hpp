@@ -26,7 +26,10 @@
 //   end and then returns its result, late, without TimeoutError. Blocking work is like that
 //   (lesson 017's to_thread: nothing can stop a thread that is blocked in a call).
 //   asyncio.wait_for(asyncio.to_thread(f), t) raises TimeoutError on time and leaves the
-//   thread running; Asio's group must wait for every operation it started.
+//   thread running; Asio's group must wait for every operation it started. Do not put a
+//   deadline around to_thread with Asio 1.22 at all: its co_spawn delivers the cancellation
+//   from this thread straight into the coroutine running on the pool thread, a data race
+//   (ThreadSanitizer reports it in asio::cancellation_state).
 #pragma once
 
 #include <chrono>
