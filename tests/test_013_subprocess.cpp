@@ -32,8 +32,8 @@ using lesson013::Process;
 using tut::test::ContainsSubstring;
 using tut::test::run_within;
 
-// Coroutines that finish without ever suspending run under tut::run, not run_within: they
-// cannot hang, and run_within may look at the result a moment before it is handed over.
+// Coroutines that finish without ever suspending run under tut::run: they cannot hang, so
+// they need no time limit. (run_within would do as well: its handler runs on the io_context.)
 
 namespace {
 
