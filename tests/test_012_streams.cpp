@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -969,4 +970,45 @@ TEST_CASE("012_streams --serve: a second SIGTERM during the grace period closes 
   CHECK(exited_with(status, 0));  // not killed by the signal's default action
   CHECK_THAT(printed, ContainsSubstring("closing 1 session(s) now"));
   CHECK_THAT(printed, ContainsSubstring("stopped: 1 connections"));
+}
+
+TEST_CASE("a write completes only once the kernel has taken every byte (more than drain())") {
+  // asyncio's drain() returns once its own buffer is below 64 KiB, with that much unsent.
+  // async_write keeps no buffer: a write larger than the kernel's socket buffers, to a peer
+  // that has read nothing yet, cannot complete until the peer reads.
+  auto kernel_max = [](const char* file) {
+    std::ifstream in(file);
+    std::size_t low = 0, initial = 0, max = 0;
+    in >> low >> initial >> max;
+    return max;
+  };
+  const std::size_t total =
+      2 * (kernel_max("/proc/sys/net/ipv4/tcp_wmem") + kernel_max("/proc/sys/net/ipv4/tcp_rmem"));
+  auto read_when_written = run_to_completion([total]() -> asio::awaitable<std::size_t> {
+    auto executor = co_await asio::this_coro::executor;
+    tcp::acceptor acceptor(executor, {asio::ip::address_v4::loopback(), 0});
+    auto port = std::to_string(acceptor.local_endpoint().port());
+    tcp::socket peer(executor);
+    auto accepting = acceptor.async_accept(peer, asio::use_awaitable);
+    auto connecting = LineClient::connect("127.0.0.1", port);
+    using namespace asio::experimental::awaitable_operators;
+    auto both = co_await (std::move(connecting) && std::move(accepting));
+    LineClient client = std::move(both);
+    std::size_t read = 0;
+    std::optional<std::size_t> read_at_completion;
+    auto write_all = [&]() -> asio::awaitable<void> {
+      co_await client.write(std::string(total, 'w'));
+      read_at_completion = read;
+    };
+    auto read_all = [&]() -> asio::awaitable<void> {
+      std::vector<char> buffer(1 << 16);
+      while (read < total)
+        read += co_await peer.async_read_some(asio::buffer(buffer), asio::use_awaitable);
+    };
+    auto writing = write_all();  // started first: it fills the buffers before any read
+    auto reading = read_all();
+    co_await (std::move(writing) && std::move(reading));
+    co_return read_at_completion.value();
+  }(), 120s);
+  CHECK(read_when_written > 0);
 }

@@ -289,7 +289,9 @@ asio::awaitable<void> EchoServer::run_session(std::shared_ptr<Session> session) 
     ++stats_.errors;
   }
 
-  // writer.close(): shutdown then close; errors here mean the peer is gone already.
+  // writer.close(). asyncio's close() calls no shutdown(), and close() alone would do here too
+  // (the descriptor is ours alone); the shutdown only makes the FIN explicit. Errors here mean
+  // the peer is gone already.
   asio::error_code ignored;
   socket.shutdown(tcp::socket::shutdown_both, ignored);
   socket.close(ignored);
@@ -396,7 +398,8 @@ asio::awaitable<LineClient> LineClient::connect(std::string host, std::string po
 }
 
 asio::awaitable<void> LineClient::write(std::string data) {
-  // async_write loops until the kernel has taken every byte: write() and drain() in one.
+  // async_write loops until the kernel has taken every byte: more than write() + drain(),
+  // which returns once asyncio's own buffer is below its high-water mark (64 KiB).
   co_await asio::async_write(socket_, asio::buffer(data), use_awaitable);
 }
 

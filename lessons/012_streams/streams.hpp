@@ -15,8 +15,10 @@
 // - asio::dynamic_buffer(s, max) is StreamReader's `limit`: a line longer than `max` fails
 //   with asio::error::not_found where asyncio raises LimitOverrunError (ValueError from
 //   readline()). Either way memory stays bounded.
-// - asyncio's writer.write() buffers without limit until drain(); asio::async_write
-//   completes only when the kernel has taken every byte, so every write is also a drain().
+// - asyncio's writer.write() copies into the transport's buffer, without limit, and drain()
+//   waits only while that buffer is above its high-water mark (64 KiB): it may return with
+//   that much still unsent. asio::async_write keeps no buffer of its own: it completes when
+//   the kernel has taken every byte, so the data must live until then.
 // - End of stream is asio::error::eof, where readline() returns b"" and readexactly()
 //   raises IncompleteReadError. StreamReader's other reads: read(n) is
 //   socket.async_read_some(asio::buffer(buf)), readexactly(n) is
@@ -148,7 +150,8 @@ class LineClient {
   static asio::awaitable<LineClient> connect(std::string host, std::string port);
   explicit LineClient(tcp::socket socket) : socket_(std::move(socket)) {}
 
-  /// writer.write(data) + await writer.drain(): one async_write of all of `data`.
+  /// writer.write(data) + await writer.drain(): one async_write of all of `data`. It waits
+  /// until the kernel has taken every byte; drain() waits only for the high-water mark.
   asio::awaitable<void> write(std::string data);
   /// reader.readline(): the next line with its '\n'; at end of stream, the partial last
   /// line if any, then std::nullopt (asyncio returns b""), without reading the socket again.
