@@ -48,9 +48,10 @@ class TimeoutError : public std::system_error {
 
 // ---- the code under test: each takes its timer type (asio::steady_timer or tut::fake::Timer)
 
-/// store.get(key), retried after each failure: waits delays[0], then delays[1]... between
-/// attempts (so delays.size() + 1 attempts). Returns the first answer; rethrows the last
-/// error once the delays are used up. Cancellation stops it at once. `store` must outlive it.
+/// store.get(key), retried after each failure (a std::system_error; other exceptions pass
+/// through): waits delays[0], then delays[1]... between attempts (delays.size() + 1 attempts).
+/// Returns the first answer; rethrows the last error once the delays are used up. A
+/// cancellation (operation_aborted) stops it at once, never retried. `store` must outlive it.
 template <class Timer>
 asio::awaitable<std::string> get_with_retry(Store& store, std::string key,
                                             std::vector<typename Timer::duration> delays);
@@ -76,7 +77,8 @@ class MockStore : public Store {
 
   MockStore& answers(std::string value, duration after = {});
   MockStore& fails(std::error_code error, duration after = {});
-  /// Never answers (its wait is on no timer, so the runner does not jump to it).
+  /// Never answers: waits on a real timer that never fires, so run_fake has no fake time to
+  /// jump to. Without a timeout around it, the test fails at run_fake's real-time limit.
   MockStore& hangs();
 
   asio::awaitable<std::string> get(std::string key) override;
