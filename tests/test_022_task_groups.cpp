@@ -223,9 +223,9 @@ TEST_CASE("the first failure cancels the siblings and the body, then is thrown i
       }
       journal->push_back(cancelled ? "body cancelled" : "body slept");
       try {
-        group.spawn(sleeper("late", journal));  // asyncio: RuntimeError, shutting down
-      } catch (const std::runtime_error& e) {
-        *refused = e.what();
+        group.spawn(sleeper("late", journal));  // asyncio: RuntimeError; here a cancellation
+      } catch (const std::system_error& e) {
+        if (e.code() == asio::error::operation_aborted) *refused = e.what();
       }
       throw std::system_error(asio::error::operation_aborted);
     };
@@ -243,7 +243,7 @@ TEST_CASE("the first failure cancels the siblings and the body, then is thrown i
   CHECK(names(error) == std::vector<std::string>{"bad"});
   CHECK(has(journal, "sibling cancelled"));
   CHECK(has(journal, "body cancelled"));
-  CHECK(*refused == "TaskGroup is shutting down");
+  CHECK_THAT(*refused, tut::test::ContainsSubstring("TaskGroup is shutting down"));
   CHECK_FALSE(has(journal, "late started"));
 }
 

@@ -55,8 +55,8 @@ std::pair<std::exception_ptr, std::exception_ptr> split(
   return {regroup(matched), regroup(rest)};
 }
 
-ChildState::ChildState(const asio::any_io_executor& executor) : ended(executor) {
-  ended.expires_at(asio::steady_timer::time_point::max());
+ChildState::ChildState(const asio::any_io_executor& executor) {
+  ended.emplace(executor, asio::steady_timer::time_point::max());
 }
 
 asio::awaitable<void> wait_for(std::shared_ptr<ChildState> child) {
@@ -65,7 +65,7 @@ asio::awaitable<void> wait_for(std::shared_ptr<ChildState> child) {
   co_await asio::this_coro::throw_if_cancelled(false);
   bool cancelled = false;
   while (!child->done) {
-    co_await child->ended.async_wait(compat::as_tuple(asio::use_awaitable));
+    co_await child->ended->async_wait(compat::as_tuple(asio::use_awaitable));
     asio::cancellation_state awaiter = co_await asio::this_coro::cancellation_state;
     if (awaiter.cancelled() != asio::cancellation_type::none && !cancelled && !child->done) {
       cancelled = true;
@@ -83,9 +83,13 @@ bool is_cancelled(const ChildState& child) {
 // -------------------------------------------------------------------------------- TaskGroup
 
 struct TaskGroup::State {
-  explicit State(asio::any_io_executor on) : executor(on), wakeup(on) {}
+  explicit State(asio::any_io_executor on) : executor(on) {
+    wakeup.emplace(on);
+  }
   asio::any_io_executor executor;
-  asio::steady_timer wakeup;  // cancelled whenever a child ends: join() looks again
+  // Cancelled whenever a child ends: join() looks again. Destroyed when the group finishes:
+  // a TaskGroup handle may outlive the io_context, an Asio timer must not.
+  std::optional<asio::steady_timer> wakeup;
   std::map<std::uint64_t, std::shared_ptr<ChildState>> running;  // in spawn order
   std::uint64_t spawned = 0;
   std::vector<std::exception_ptr> errors;  // failures, in the order they happened
@@ -105,7 +109,11 @@ std::size_t TaskGroup::running() const { return state_->running.size(); }
 void TaskGroup::check_open() const {
   // asyncio's own messages (RuntimeError there).
   if (state_->finished) throw std::runtime_error("TaskGroup is finished");
-  if (state_->aborting) throw std::runtime_error("TaskGroup is shutting down");
+  // asyncio raises RuntimeError here. But an Asio coroutine whose cancellation was requested
+  // runs on until its next co_await, so a child cancelled by the abort may still reach a
+  // spawn(): throwing a cancellation ends it as cancelled instead of adding a failure.
+  if (state_->aborting)
+    throw std::system_error(asio::error::operation_aborted, "TaskGroup is shutting down");
 }
 
 void TaskGroup::admit(std::shared_ptr<ChildState> child) const {
@@ -148,8 +156,8 @@ void TaskGroup::ended(std::shared_ptr<State> group, std::shared_ptr<ChildState> 
   // The signal must outlive co_spawn's machinery, which is still unwinding around this
   // handler: keep the child's state until the executor's next turn.
   asio::post(group->executor, [child] {});
-  child->ended.cancel();
-  group->wakeup.cancel();
+  child->ended.reset();  // completes a pending Child::wait() (operation_aborted), as cancel()
+  group->wakeup->cancel();
 }
 
 asio::awaitable<std::exception_ptr> TaskGroup::join() {
@@ -164,10 +172,11 @@ asio::awaitable<std::exception_ptr> TaskGroup::join() {
       abort(*group);
     }
     if (group->running.empty()) break;
-    group->wakeup.expires_at(asio::steady_timer::time_point::max());
-    co_await group->wakeup.async_wait(compat::as_tuple(asio::use_awaitable));
+    group->wakeup->expires_at(asio::steady_timer::time_point::max());
+    co_await group->wakeup->async_wait(compat::as_tuple(asio::use_awaitable));
   }
   group->finished = true;
+  group->wakeup.reset();
   auto errors = group->errors;
   if (group->body_error) errors.push_back(group->body_error);
   if (!errors.empty())  // failures win over a cancellation (asyncio too)

@@ -13,7 +13,7 @@
 // 1. Tasks may be spawned by the body and by any child, also after the body has returned:
 //    the scope ends only when the body and every child have ended.
 // 2. The first failure (an exception that is not a cancellation) cancels every other child
-//    and the body; spawn() then refuses new tasks ("shutting down").
+//    and the body; spawn() then refuses new tasks ("shutting down", see below).
 // 3. After all have ended, every failure is thrown together: an ExceptionGroup holding each
 //    std::exception_ptr, in the order they happened, the body's own failure last.
 // 4. Cancelling the parent (the coroutine awaiting with_task_group) cancels every child and
@@ -21,7 +21,7 @@
 //    operation_aborted, unless a child failed meanwhile: failures win, as in asyncio.
 // 5. A child's cancellation (child.cancel(), or a child that ends in operation_aborted) is
 //    not a failure.
-// 6. spawn() on a finished group throws ("is finished").
+// 6. spawn() on a finished group throws std::runtime_error ("TaskGroup is finished").
 // Where C++ differs, and why:
 // - `async with` is a function (no co_await in a destructor): the body is a callable taking
 //   the group. asyncio cancels the parent task itself to interrupt the body; a coroutine in
@@ -37,6 +37,10 @@
 // - Threads: the children run on the executor of the coroutine that opened the group, and
 //   the group's state is not locked. On a multi-threaded io_context, open the group in a
 //   coroutine running on a strand; call spawn() and cancel() only from there.
+// - spawn() on a group that is shutting down throws operation_aborted (a cancellation, not
+//   asyncio's RuntimeError): a cancelled Asio coroutine runs on until its next co_await, so a
+//   child cancelled by the abort may still call spawn(); it then ends as cancelled, where a
+//   RuntimeError would add a failure that asyncio (which stops it at once) never sees.
 // - A parent already cancelled when it reaches `co_await with_task_group(...)` (with
 //   throw_if_cancelled on, the default) throws operation_aborted before the body runs; asyncio
 //   would run the body up to its first await. Either way no child is left behind.
@@ -135,7 +139,9 @@ std::exception_ptr except_star(std::exception_ptr error, Handler handler) {
 struct ChildState {
   explicit ChildState(const asio::any_io_executor& executor);
   asio::cancellation_signal signal;
-  asio::steady_timer ended;  // cancelled when it ends: wakes Child::wait()
+  // Wakes Child::wait() by being destroyed when the child ends: like every Asio I/O object it
+  // must not outlive its io_context, and a Child handle may (to read result() later).
+  std::optional<asio::steady_timer> ended;
   std::uint64_t number = 0;  // spawn order: siblings are cancelled in that order
   bool done = false;
   bool is_body = false;
@@ -197,8 +203,9 @@ Result with_task_group(Body body);  // below
 /// by value (a coroutine parameter by reference would dangle). Made by with_task_group().
 class TaskGroup {
  public:
-  /// tg.create_task(task): starts `task` now as a child. Throws std::runtime_error if the
-  /// group is shutting down (a failure happened, or the parent was cancelled) or finished.
+  /// tg.create_task(task): starts `task` now as a child. Throws std::system_error
+  /// (operation_aborted) if the group is shutting down (a failure happened, or the parent was
+  /// cancelled), std::runtime_error if it has finished.
   template <typename T>
   Child<T> spawn(asio::awaitable<T> task) const {
     return start(std::move(task), false);
