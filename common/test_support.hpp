@@ -32,6 +32,13 @@ using Catch::Matchers::ContainsSubstring;
 inline auto ContainsSubstring(const std::string& text) { return Catch::Matchers::Contains(text); }
 #endif
 
+/// Sets *flag when destroyed. As a local of a waiting coroutine it proves that the frame was
+/// destroyed, its locals with it (the steady_timer rule that lessons 006-011 follow).
+struct SetsFlagWhenDestroyed {
+  bool* flag;
+  ~SetsFlagWhenDestroyed() { *flag = true; }
+};
+
 /// Like tut::run(), but throws if the coroutine has not finished within `limit`, so a test
 /// whose coroutine waits forever fails in seconds with a clear message.
 template <typename T>

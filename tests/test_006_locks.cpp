@@ -275,11 +275,7 @@ TEST_CASE("on a strand over two threads the mutex works but the strand alone doe
 
 namespace {
 
-// Sets *flag when destroyed: proves that a coroutine frame was destroyed, its locals with it.
-struct SetsFlagWhenDestroyed {
-  bool* flag;
-  ~SetsFlagWhenDestroyed() { *flag = true; }
-};
+using tut::test::SetsFlagWhenDestroyed;  // proves a waiting frame was destroyed
 
 // Holds the lock, then asks for it again: waits until the io_context is destroyed.
 asio::awaitable<void> lock_twice(std::shared_ptr<Mutex> mutex, bool* destroyed) {

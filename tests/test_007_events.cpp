@@ -201,11 +201,7 @@ TEST_CASE("async_wait completes through the executor even when the event is set"
 
 namespace {
 
-// Sets *flag when destroyed: proves that a coroutine frame was destroyed, its locals with it.
-struct SetsFlagWhenDestroyed {
-  bool* flag;
-  ~SetsFlagWhenDestroyed() { *flag = true; }
-};
+using tut::test::SetsFlagWhenDestroyed;  // proves a waiting frame was destroyed
 
 asio::awaitable<void> wait_unset(std::shared_ptr<Event> event, bool* destroyed) {
   SetsFlagWhenDestroyed flag{destroyed};

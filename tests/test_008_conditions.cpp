@@ -273,11 +273,7 @@ TEST_CASE("workers share a job board and every job is taken exactly once") {
 
 namespace {
 
-// Sets *flag when destroyed: proves that a coroutine frame was destroyed, its locals with it.
-struct SetsFlagWhenDestroyed {
-  bool* flag;
-  ~SetsFlagWhenDestroyed() { *flag = true; }
-};
+using tut::test::SetsFlagWhenDestroyed;  // proves a waiting frame was destroyed
 
 struct Ended {
   bool done = false;

@@ -338,11 +338,7 @@ TEST_CASE("destroying a semaphore fails its pending waiters with operation_abort
 
 namespace {
 
-// Sets *flag when destroyed: proves that a coroutine frame was destroyed, its locals with it.
-struct SetsFlagWhenDestroyed {
-  bool* flag;
-  ~SetsFlagWhenDestroyed() { *flag = true; }
-};
+using tut::test::SetsFlagWhenDestroyed;  // proves a waiting frame was destroyed
 
 asio::awaitable<void> acquire_forever(std::shared_ptr<Semaphore> semaphore, bool* destroyed) {
   SetsFlagWhenDestroyed flag{destroyed};

@@ -654,11 +654,7 @@ TEST_CASE("the pipeline: back-pressure, every job done once, idle workers leave 
 
 namespace {
 
-// Sets *flag when destroyed: proves that a coroutine frame was destroyed, its locals with it.
-struct SetsFlagWhenDestroyed {
-  bool* flag;
-  ~SetsFlagWhenDestroyed() { *flag = true; }
-};
+using tut::test::SetsFlagWhenDestroyed;  // proves a waiting frame was destroyed
 
 asio::awaitable<void> get_forever(std::shared_ptr<Queue<int>> queue, bool* destroyed) {
   SetsFlagWhenDestroyed flag{destroyed};

@@ -363,11 +363,7 @@ TEST_CASE("run_with_failure: abort() releases the waiting worker and refuses the
 
 namespace {
 
-// Sets *flag when destroyed: proves that a coroutine frame was destroyed, its locals with it.
-struct SetsFlagWhenDestroyed {
-  bool* flag;
-  ~SetsFlagWhenDestroyed() { *flag = true; }
-};
+using tut::test::SetsFlagWhenDestroyed;  // proves a waiting frame was destroyed
 
 asio::awaitable<void> wait_alone(std::shared_ptr<Barrier> barrier, bool* destroyed) {
   SetsFlagWhenDestroyed flag{destroyed};
