@@ -206,8 +206,7 @@ TEST_CASE("cancelling the waiter cancels the whole group (asyncio.wait would not
 TEST_CASE("wait_jobs rejects an unknown policy") {
   auto journal = std::make_shared<Journal>();
   std::array<Job, 3> jobs{{{"a", 1ms}, {"b", 1ms}, {"c", 1ms}}};
-  // tut::run, not run_within: this coroutine ends without ever suspending, and run_within's
-  // instant readiness check can race with use_future's handler in that case.
+  // It throws before its first suspension; tut::run rethrows it like any other exception.
   CHECK_THROWS_AS(tut::run(lesson004::wait_jobs(jobs, static_cast<ReturnWhen>(42), journal)),
                   std::invalid_argument);
 }

@@ -23,9 +23,7 @@ using tut::test::run_within;
 
 namespace {
 
-// One turn of the loop: everything posted before this call runs before it returns. It is
-// also the one real suspension run_within needs (co_spawn hands a result to use_future on
-// another thread when the coroutine never suspended).
+// One turn of the loop: everything posted before this call runs before it returns.
 asio::awaitable<void> yield_once() {
   auto executor = co_await asio::this_coro::executor;
   co_await asio::post(executor, asio::use_awaitable);

@@ -35,9 +35,7 @@ asio::awaitable<void> let_others_run(int rounds = 10) {
   for (int i = 0; i < rounds; ++i) co_await asio::post(executor, asio::use_awaitable);
 }
 
-// A test coroutine that never suspends must call this once: with Asio 1.22, co_spawn then
-// completes its use_future result from a system_executor thread, a moment after run_within()
-// has already looked at it, and the test would be reported as hung.
+// One turn of the loop: lets everything already posted run before the test goes on.
 asio::awaitable<void> suspend_once() { co_await let_others_run(1); }
 
 // What a waiter task saw.
