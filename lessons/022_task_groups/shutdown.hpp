@@ -36,7 +36,8 @@ namespace lesson022 {
 using std::chrono::milliseconds;
 
 /// An asyncio.Event used for one thing: "shutting down". Copies share the flag. Use from the
-/// executor the service runs on.
+/// executor the service runs on; it holds a timer, so (like any Asio I/O object) the last copy
+/// must not outlive the io_context.
 class Stop {
  public:
   explicit Stop(asio::any_io_executor executor);
@@ -87,7 +88,8 @@ struct Ledger {
   std::vector<int> accepted, rejected, done, cancelled;
 };
 
-/// A job queue with `workers` worker tasks. A handle: copies share the service.
+/// A job queue with `workers` worker tasks. A handle: copies share the service (which holds a
+/// timer: the last copy must not outlive the io_context).
 class JobService {
  public:
   JobService(asio::any_io_executor executor, int workers);
