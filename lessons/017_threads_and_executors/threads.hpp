@@ -25,6 +25,10 @@ namespace lesson017 {
 /// on its own executor with the result, or rethrows what `work` threw. The loop stays free
 /// meanwhile. Use it for blocking calls (a file read, a DNS lookup via getaddrinfo, a C library)
 /// and CPU-heavy work that would otherwise stall every other coroutine on the loop.
+/// Blocking work cannot be cancelled, as in asyncio: `with_timeout(to_thread(...), t)` (014)
+/// returns only when `work` returns, with its result and no TimeoutError. With Asio 1.22 a
+/// cancellation of this await also touches the pool coroutine's cancellation state from the
+/// loop's thread (ThreadSanitizer reports the race), so put no deadline around it.
 template <typename Work>
 asio::awaitable<std::invoke_result_t<Work>> to_thread(asio::thread_pool& pool, Work work) {
   using Result = std::invoke_result_t<Work>;
