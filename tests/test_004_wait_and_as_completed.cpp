@@ -159,8 +159,7 @@ TEST_CASE("ALL_COMPLETED (wait_for_all) cancels nothing and gives the completion
 }
 
 TEST_CASE("every policy reports every failure when all jobs fail") {
-  // Spaced by 100 ms so the order holds on a loaded machine; FIRST_EXCEPTION cancels p and r
-  // long before they would fail.
+  // Spaced by 100 ms so the order holds on a loaded machine.
   std::array<Job, 3> jobs{{{"p", 300ms, true}, {"q", 100ms, true}, {"r", 200ms, true}}};
   auto all = wait_and_snapshot(jobs, ReturnWhen::all_completed);
   CHECK(all.result.order == Order{1, 2, 0});
@@ -168,8 +167,10 @@ TEST_CASE("every policy reports every failure when all jobs fail") {
     REQUIRE(outcome.error);
     CHECK_FALSE(tut::is_cancellation(outcome.error));
   }
-  // FIRST_EXCEPTION stops at the first failure and cancels the other two.
-  auto first_error = wait_and_snapshot(jobs, ReturnWhen::first_exception);
+  // FIRST_EXCEPTION stops at the first failure and cancels the other two. They would fail
+  // only after 10 s, so a stalled machine cannot let them fail before they are cancelled.
+  std::array<Job, 3> slow_losers{{{"p", 10s, true}, {"q", 100ms, true}, {"r", 10s, true}}};
+  auto first_error = wait_and_snapshot(slow_losers, ReturnWhen::first_exception);
   CHECK(first_error.result.order[0] == 1);
   CHECK(lesson004::describe(first_error.result.outcomes[1]) == "error: q failed");
   CHECK(tut::is_cancellation(first_error.result.outcomes[0].error));
