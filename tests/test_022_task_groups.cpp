@@ -114,6 +114,18 @@ asio::awaitable<void> slow_cleanup(std::string name, Stop gate, bool fail_in_cle
 
 std::vector<std::string> names(std::exception_ptr error);
 
+// Runs `test` and returns the ExceptionGroup it threw (null if it threw none; any other
+// exception goes on to fail the test).
+template <typename T>
+std::exception_ptr group_error_of(asio::awaitable<T> test) {
+  try {
+    run_within(std::move(test));
+  } catch (const ExceptionGroup&) {
+    return std::current_exception();
+  }
+  return nullptr;
+}
+
 // A plain exception's what(); a group as "group[...]".
 std::string describe(std::exception_ptr error) {
   try {
@@ -260,12 +272,7 @@ TEST_CASE("two simultaneous failures are both reported, in the order they happen
     };
     co_await with_task_group(std::move(body));
   };
-  std::exception_ptr error;
-  try {
-    run_within(test());
-  } catch (const ExceptionGroup&) {
-    error = std::current_exception();
-  }
+  auto error = group_error_of(test());
   REQUIRE(error);
   CHECK(names(error) == std::vector<std::string>{"p", "q"});
   CHECK(has(journal, "sibling cancelled"));
@@ -294,12 +301,7 @@ TEST_CASE("a failure while another child is in its cleanup: reported, and the cl
     asio::co_spawn(executor, opener(c_may_fail, a_may_finish, journal), tut::rethrow);
     co_await with_task_group(std::move(body));
   };
-  std::exception_ptr error;
-  try {
-    run_within(test());
-  } catch (const ExceptionGroup&) {
-    error = std::current_exception();
-  }
+  auto error = group_error_of(test());
   REQUIRE(error);
   CHECK(names(error) == std::vector<std::string>{"b", "c cleanup"});
   CHECK(at(journal, "a cleanup started") < at(journal, "c cleanup fails"));
@@ -324,12 +326,7 @@ TEST_CASE("a failure after the body has returned cancels the siblings") {
     asio::co_spawn(co_await asio::this_coro::executor, opener(gate, journal), tut::rethrow);
     co_await with_task_group(std::move(body));
   };
-  std::exception_ptr error;
-  try {
-    run_within(test());
-  } catch (const ExceptionGroup&) {
-    error = std::current_exception();
-  }
+  auto error = group_error_of(test());
   REQUIRE(error);
   CHECK(names(error) == std::vector<std::string>{"late"});
   CHECK(at(journal, "body returned") < at(journal, "late fails"));
@@ -348,12 +345,7 @@ TEST_CASE("the body's failure is reported last, after the children's") {
       };
       co_await with_task_group(std::move(body));
     };
-    std::exception_ptr error;
-    try {
-      run_within(test());
-    } catch (const ExceptionGroup&) {
-      error = std::current_exception();
-    }
+    auto error = group_error_of(test());
     CHECK(names(error) == std::vector<std::string>{"child", "body cleanup"});
   }
   SECTION("the body fails first: the children are cancelled, only its failure is reported") {
@@ -365,12 +357,7 @@ TEST_CASE("the body's failure is reported last, after the children's") {
       };
       co_await with_task_group(std::move(body));
     };
-    std::exception_ptr error;
-    try {
-      run_within(test());
-    } catch (const ExceptionGroup&) {
-      error = std::current_exception();
-    }
+    auto error = group_error_of(test());
     CHECK(names(error) == std::vector<std::string>{"body"});
     CHECK(has(journal, "child cancelled"));
   }
@@ -592,12 +579,7 @@ TEST_CASE("nested task groups give nested ExceptionGroups, and except* reaches i
     };
     co_await with_task_group(std::move(body));
   };
-  std::exception_ptr error;
-  try {
-    run_within(test());
-  } catch (const ExceptionGroup&) {
-    error = std::current_exception();
-  }
+  auto error = group_error_of(test());
   CHECK(names(error) == std::vector<std::string>{"group[deep]"});
   CHECK(has(journal, "sibling cancelled"));
   int handled = 0;
@@ -699,12 +681,7 @@ TEST_CASE("run_service: a task's failure is thrown as the service's ExceptionGro
     };
     co_return co_await run_service(service, 60s);
   };
-  std::exception_ptr error;
-  try {
-    run_within(test());
-  } catch (const ExceptionGroup&) {
-    error = std::current_exception();
-  }
+  auto error = group_error_of(test());
   CHECK(names(error) == std::vector<std::string>{"bad"});  // not wrapped twice
   CHECK(has(journal, "other cancelled"));
 }
