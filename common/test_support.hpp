@@ -14,6 +14,8 @@
 #endif
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -38,6 +40,30 @@ struct SetsFlagWhenDestroyed {
   bool* flag;
   ~SetsFlagWhenDestroyed() { *flag = true; }
 };
+
+/// True when the environment asks that nothing skip (.ci/run sets TUTORIAL_NO_SKIP=1: CI
+/// installs every peer, so a missing one there is a defect, not a reason to skip).
+inline bool skipping_forbidden() {
+  const char* value = std::getenv("TUTORIAL_NO_SKIP");
+  return value != nullptr && *value != '\0' && std::string(value) != "0";
+}
+
+/// For a test whose real peer (a program, a Python package, a database server) may be missing
+/// on a learner's machine:
+///     if (!tut::test::peer_available(has_postgres, "PostgreSQL (apt-get install postgresql)"))
+///       return;
+/// Missing, it prints `TUTORIAL_SKIPPED: <what>` and returns false, and CTest reports the test
+/// as skipped (cmake/lesson/CMakeLists.txt matches that text). Under TUTORIAL_NO_SKIP the test
+/// fails instead. Never pass a missing peer off as a pass.
+inline bool peer_available(bool available, const std::string& what_is_missing) {
+  if (available) return true;
+  if (skipping_forbidden())
+    FAIL("missing: " << what_is_missing
+                     << " (TUTORIAL_NO_SKIP is set: CI installs every peer, nothing may skip)");
+  std::printf("TUTORIAL_SKIPPED: missing %s\n", what_is_missing.c_str());
+  std::fflush(stdout);
+  return false;
+}
 
 /// Like tut::run(), but throws if the coroutine has not finished within `limit`, so a test
 /// whose coroutine waits forever fails in seconds with a clear message.
