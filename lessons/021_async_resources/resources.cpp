@@ -3,78 +3,18 @@
 #include "resources.hpp"
 
 #include <stdexcept>
-#include <system_error>
 
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/co_spawn.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
-#include <asio/experimental/channel_error.hpp>
 #include <asio/experimental/coro.hpp>
 #include <asio/experimental/use_coro.hpp>
 
-#include "compat.hpp"
 #include "log.hpp"
-#include "run.hpp"
 
 namespace lesson021 {
 
-// ------------------------------------------------------------------------- the exit stack
-
-asio::awaitable<std::exception_ptr> AsyncExitStack::unwind(std::exception_ptr error) {
-  // After a terminal cancellation every co_await would throw before it starts, and the
-  // cleanup would be skipped. Turn that check off while the exits run (the request stays
-  // recorded, and the filter is untouched), and put it back afterwards.
-  const bool was_checking = co_await asio::this_coro::throw_if_cancelled();
-  co_await asio::this_coro::throw_if_cancelled(false);
-  while (!exits_.empty()) {
-    Exit exit = std::move(exits_.back());  // kept alive in this frame while it runs
-    exits_.pop_back();
-    try {
-      bool suppress = co_await exit(error);
-      if (suppress) error = nullptr;  // the next exits see no error
-    } catch (...) {
-      error = std::current_exception();  // replaces the one propagating; go on closing
-    }
-  }
-  co_await asio::this_coro::throw_if_cancelled(was_checking);
-  co_return error;
-}
-
-asio::awaitable<void> AsyncExitStack::aclose() {
-  std::exception_ptr error = co_await unwind(nullptr);
-  if (error) std::rethrow_exception(error);
-}
-
-namespace {
-asio::awaitable<bool> run_callback(Callback callback, std::exception_ptr) {
-  co_await callback();
-  co_return false;
-}
-}  // namespace
-
-void AsyncExitStack::push_async_callback(Callback callback) {
-  // A plain lambda that calls a coroutine, passing what it needs by value.
-  push_async_exit([callback = std::move(callback)](std::exception_ptr error) {
-    return run_callback(callback, error);
-  });
-}
-
 // ------------------------------------------------------------------------- a resource
-
-std::string describe(std::exception_ptr error) {
-  if (!error) return "none";
-  if (tut::is_cancellation(error)) return "cancelled";
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return std::string("error: ") + e.what();
-  } catch (...) {
-    return "error: unknown";
-  }
-}
 
 namespace {
 
@@ -196,74 +136,6 @@ asio::awaitable<std::vector<int>> take_lazily(Count count, std::shared_ptr<Track
 
 // ------------------------------------------------------------------------- a producer task
 
-struct Stream::State {
-  State(asio::any_io_executor executor, std::size_t capacity)
-      : channel(std::make_shared<Channel>(executor, capacity)), finished(executor, 1) {}
-  std::shared_ptr<Channel> channel;
-  asio::cancellation_signal signal;  // the producer task's Task.cancel()
-  // One message when the producer task has ended (bool unused: Asio 1.22 cannot build a
-  // channel<void(error_code)>).
-  asio::experimental::channel<void(asio::error_code, bool)> finished;
-  std::exception_ptr error;  // the producer's, handed to the consumer after its values
-  bool done = false, closing = false, ended = false;
-};
-
-namespace {
-
-asio::awaitable<void> feed(std::shared_ptr<Stream::State> state, Stream::Producer producer) {
-  if (state->closing) co_return;  // closed before it started
-  try {
-    co_await producer(state->channel);
-  } catch (...) {
-    state->error = std::current_exception();
-  }
-  if (state->closing) co_return;  // aclose() cancelled it: nobody reads any more
-  // The end of the stream is a message queued after the values: channel::close() would drop
-  // the buffered values in Asio 1.22.
-  co_await state->channel->async_send(asio::error::eof, 0, asio::use_awaitable);
-}
-
-}  // namespace
-
-Stream::Stream(asio::any_io_executor executor, std::size_t capacity, Producer producer)
-    : state_(std::make_shared<State>(executor, capacity)) {
-  auto on_done = [state = state_](std::exception_ptr) {  // feed() caught the producer's error;
-    state->done = true;  // what is left is the end-of-stream send, aborted by a close
-    state->finished.try_send(asio::error_code(), true);
-  };
-  asio::co_spawn(executor, feed(state_, std::move(producer)),
-                 asio::bind_cancellation_slot(state_->signal.slot(), std::move(on_done)));
-}
-
-Stream::~Stream() {
-  if (state_->done || state_->closing) return;
-  state_->closing = true;
-  state_->signal.emit(asio::cancellation_type::terminal);
-}
-
-asio::awaitable<std::optional<int>> Stream::next() {
-  auto state = state_;
-  if (state->ended) co_return std::nullopt;
-  auto token = compat::as_tuple(asio::use_awaitable);
-  auto received = co_await state->channel->async_receive(token);
-  auto [code, value] = received;
-  if (!code) co_return value;
-  if (code == asio::experimental::error::channel_cancelled)  // our await was cancelled
-    throw std::system_error(asio::error::operation_aborted, "Stream::next() cancelled");
-  state->ended = true;
-  if (state->error) std::rethrow_exception(state->error);
-  co_return std::nullopt;
-}
-
-asio::awaitable<void> Stream::aclose() {
-  auto state = state_;
-  state->ended = true;
-  if (state->done) co_return;
-  state->closing = true;
-  state->signal.emit(asio::cancellation_type::terminal);  // the producer's pending await throws
-  co_await state->finished.async_receive(asio::use_awaitable);  // its cleanup has run
-}
-
 namespace {
 
 asio::awaitable<void> produce(std::shared_ptr<Stream::Channel> out, Count count,
@@ -273,13 +145,7 @@ asio::awaitable<void> produce(std::shared_ptr<Stream::Channel> out, Count count,
       if (i == count.fail_at) throw std::runtime_error("producer failed at " + std::to_string(i));
       if (!out->try_send(asio::error_code(), i)) {
         tut::log("producer", "channel full: send({}) waits for the consumer", i);
-        auto token = compat::as_tuple(asio::use_awaitable);
-        auto sent = co_await out->async_send(asio::error_code(), i, token);
-        auto [code] = sent;
-        // A cancelled send reports channel_cancelled: report it as every cancelled operation.
-        if (code == asio::experimental::error::channel_cancelled)
-          throw std::system_error(asio::error::operation_aborted, "send cancelled");
-        if (code) throw std::system_error(code);
+        co_await Stream::send(out, i);  // back-pressure: resumes when the consumer takes one
       }
       tut::log("producer", "sent {}", i);
       tracker->add("sent " + std::to_string(i));
@@ -309,10 +175,8 @@ asio::awaitable<std::vector<int>> take_from_stream(std::size_t capacity, Count c
       if (!value) break;
       tracker->add("got " + std::to_string(*value));
       got.push_back(*value);
-      // A slow consumer, so the channel fills up: twice the producer's step, so that no two
-      // timers expire in the same 0.1 s tick (their order would be a race). It logs after
-      // the work, not on receipt: a receive that frees a slot resumes the consumer and the
-      // waiting producer in the same step, in an order that differs between Asio versions.
+      // A slow consumer (twice the producer's step: no two timers in one 0.1 s tick). It logs
+      // after the work: the receive resumes it and the waiting producer in either order.
       co_await sleep_for(2 * tracker->delay);
       tut::log("consumer", "done with {}", *value);
       if (got.size() == count.stop_after) {
