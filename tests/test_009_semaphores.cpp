@@ -133,6 +133,7 @@ TEST_CASE("no barging: a new acquire queues behind a woken waiter even if a perm
     second.release();  // this permit is free right now...
     CHECK(semaphore.value() == 1);
     CHECK(semaphore.locked());  // ...but a waiter is still queued, so acquire() must wait
+    CHECK(semaphore.waiting() == 0);  // woken, with a permit reserved: no longer waiting
     // A newcomer, in the same handler: acquire() must queue, not take the free permit and
     // overtake waiter 1.
     {
@@ -302,6 +303,10 @@ TEST_CASE("run_limited: with more jobs than permits, exactly `limit` run at once
   std::vector<lesson009::milliseconds> three(3, 20ms);
   auto roomy = run_within(lesson009::run_limited(three, 5));
   CHECK(roomy.max_running == 3);  // fewer jobs than permits: all run together
+
+  auto none = run_within(lesson009::run_limited({}, 2));
+  CHECK(none.max_running == 0);
+  CHECK(none.start_order.empty());
 }
 
 TEST_CASE("run_limited on a strand with two threads keeps the limit") {

@@ -1,8 +1,11 @@
 // Lesson 006: an async mutex for coroutines, the C++ counterpart of asyncio.Lock.
 //
-// Asio has no async mutex, so this lesson builds one from a queue of suspended operations
-// (WaitQueue, in wait_queue.hpp, which lessons 007 and 008 reuse). It follows asyncio's design
-// point by point:
+// The use (bank.cpp):
+//   auto guard = co_await mutex.lock();  // `async with lock:`; waits while another task holds it
+//   ...read, co_await, write...          // no other task can hold the mutex meanwhile
+//                                        // ~LockGuard unlocks and wakes the next waiter
+//
+// Asio has no async mutex, so this lesson builds one, following asyncio's design point by point:
 //  * lock() on a free mutex nobody waits for takes it at once, without suspending;
 //  * otherwise the task joins a FIFO queue: first come, first served;
 //  * unlock() only *wakes* the first waiter (its completion is posted, never run inside
@@ -11,15 +14,21 @@
 //  * unlock() of a mutex that is not locked is an error (asyncio: RuntimeError; here:
 //    std::logic_error).
 //
+// The queue is a WaitQueue (wait_queue.hpp, "how it is built": skip it now, lesson 018 teaches
+// what it is made of). All the Mutex needs to know of it: async_wait(token, wake_at_once)
+// suspends the caller at the back of the queue (at once woken if wake_at_once() says so),
+// wake(n) wakes the first n, and the function given to its constructor runs when a woken
+// waiter resumes and decides how it completes. Waiters cancelled while waiting simply leave.
+// Lessons 007 to 009 build their primitives on the same queue.
+//
 // Threading contract, as asyncio.Lock ("not thread-safe"): use a Mutex from one executor only:
 // a single-threaded io_context, or one strand of a multi-threaded one. Every call and every
-// waiting coroutine runs there; completions are posted to each waiter's associated executor,
-// which must be that same executor.
+// waiting coroutine runs there.
 //
 // Lifetime, the rule asio::steady_timer follows (and every primitive of Part II): destroying
 // the mutex completes the waits not resumed yet with operation_aborted, even a waiter that
-// unlock() already woken (it gets no lock of a dead mutex); destroying the io_context while
-// tasks wait destroys their coroutine frames, running their destructors (waiter_service.hpp).
+// unlock() already woke (it gets no lock of a dead mutex); destroying the io_context while
+// tasks wait destroys their coroutine frames, running their destructors. WaitQueue does both.
 //
 // A strand (lesson 017) does not replace this mutex: it runs one handler at a time, but a
 // check-then-act that spans a co_await is two handlers, and other tasks run in between.
@@ -95,6 +104,7 @@ class Mutex {
   const asio::any_io_executor& get_executor() const { return waiters_.get_executor(); }
 
  private:
+  // Runs when a woken waiter resumes: it takes the lock, or passes the wake-up on.
   std::error_code on_wake(bool cancelled);
 
   bool locked_ = false;

@@ -1,4 +1,5 @@
-// Lesson 006: the WaitQueue. Compare with CPython's Lib/asyncio/locks.py: each primitive's
+// How it is built: the WaitQueue of wait_queue.hpp (lesson 006; optional there, lesson 018
+// teaches its tools). Compare with CPython's Lib/asyncio/locks.py: each primitive's
 // `_waiters` deque of futures, and the `finally: self._waiters.remove(fut)` after each wait.
 #include "wait_queue.hpp"
 

@@ -1,10 +1,12 @@
-// Lesson 006: WaitQueue, the queue of suspended operations that every primitive of Part II
-// needs: asyncio keeps one (a deque of futures) inside each Lock, Event, Condition and
-// Semaphore. Lesson 006's Mutex is built on it, and lessons 007 (Event) and 008 (Condition)
-// reuse it, so the delicate part, cancellation racing with a wake-up, is written once.
-// Lessons 009 to 011 keep queues of their own because their waiters carry more than a
-// wake-up: a permit that must be failed cleanly if the Semaphore is destroyed, an item, or a
-// barrier phase and index.
+// How it is built: WaitQueue, the queue of suspended operations under lesson 006's Mutex.
+// A learner can skip this file at lesson 006: async_mutex.hpp says all the Mutex uses of it.
+// It is made of asio::async_initiate, the handler's associated executor and cancellation slot,
+// and asio::post, which lesson 018 teaches (cancellation itself: lesson 005); come back then.
+//
+// Every primitive of Part II needs such a queue: asyncio keeps one (a deque of futures) inside
+// each Lock, Event, Condition and Semaphore. Lesson 006's Mutex is built on it, and lessons 007
+// (Event), 008 (Condition) and 009 (Semaphore) reuse it, so the delicate part, cancellation
+// racing with a wake-up, is written once. Its implementation is in wait_queue.cpp.
 #pragma once
 
 #include <cstddef>

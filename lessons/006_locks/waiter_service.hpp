@@ -1,5 +1,6 @@
-// Lesson 006: WaiterService, how our own primitives follow the rule asio::steady_timer follows
-// when its io_context is destroyed while tasks still wait on it.
+// How it is built: WaiterService, how our own primitives follow the rule asio::steady_timer
+// follows when its io_context is destroyed while tasks still wait on it. A learner can skip
+// this file at lesson 006 (WaitQueue uses it; lesson 018 teaches custom operations).
 //
 // A task waiting on a timer is a handler held by the timer's service, and services belong to
 // the io_context. Destroying an io_context first shuts its services down, and each destroys
