@@ -72,16 +72,16 @@ TEST_CASE("&& gives the results in the order written, not the order finished") {
   Fetch a{"a", 300ms}, b{"b", 10ms}, c{"c", 100ms};
   auto results = run_within(lesson003::gather_with_and(a, b, c, journal));
   CHECK(results == std::array<std::string, 3>{"a", "b", "c"});
-  CHECK(position(*journal, "b done") < position(*journal, "a done"));
+  CHECK(position(*journal, "b: done") < position(*journal, "a: done"));
 }
 
 TEST_CASE("&& cancels the other children when one fails") {
   auto journal = quiet_journal();
   Fetch a{"a", 5s}, b{"b", 10ms, true}, c{"c", 5s};
   CHECK_THROWS(run_within(lesson003::gather_with_and(a, b, c, journal)));
-  CHECK(journal->saw("b failed"));
-  CHECK(journal->saw("a cancelled"));
-  CHECK(journal->saw("c cancelled"));
+  CHECK(journal->saw("b", "failed"));
+  CHECK(journal->saw("a", "cancelled"));
+  CHECK(journal->saw("c", "cancelled"));
   CHECK(journal->running() == 0);
 }
 
@@ -101,7 +101,7 @@ TEST_CASE("a && b && c with b failing throws multiple_exceptions around a's canc
   auto found = lesson003::unwrap(error);
   CHECK(found.layers == 2);
   CHECK(tut::is_cancellation(found.innermost));
-  CHECK(journal->saw("b failed"));
+  CHECK(journal->saw("b", "failed"));
 }
 
 TEST_CASE("&& keeps the cause only when the leftmost child is the one that fails") {
@@ -123,8 +123,8 @@ TEST_CASE("gather keeps the cause that && loses") {
   auto journal = quiet_journal();
   std::vector<Fetch> specs{{"a", 5s}, {"b", 10ms, true}, {"c", 5s}};
   REQUIRE_THROWS_WITH(run_within(lesson003::fetch_all(specs, journal)), "b failed");
-  CHECK(journal->saw("a cancelled"));
-  CHECK(journal->saw("c cancelled"));
+  CHECK(journal->saw("a", "cancelled"));
+  CHECK(journal->saw("c", "cancelled"));
 }
 
 TEST_CASE("unwrap leaves an exception that is not a multiple_exceptions as it is") {
@@ -135,6 +135,20 @@ TEST_CASE("unwrap leaves an exception that is not a multiple_exceptions as it is
   CHECK(lesson003::unwrap(nullptr).innermost == nullptr);
 }
 
+TEST_CASE("describe and error_of read an Outcome: value, cancellation or error") {
+  lesson003::Outcome<std::string> value{std::in_place_index<0>, "v"};
+  lesson003::Outcome<std::string> failed{std::in_place_index<1>,
+                                         std::make_exception_ptr(std::runtime_error("broke"))};
+  lesson003::Outcome<std::string> cancelled{
+      std::in_place_index<1>,
+      std::make_exception_ptr(std::system_error(asio::error::operation_aborted))};
+  CHECK(lesson003::error_of(value) == nullptr);
+  CHECK(lesson003::error_of(failed) != nullptr);
+  CHECK(lesson003::describe(value) == "value v");
+  CHECK(lesson003::describe(failed) == "error: broke");
+  CHECK(lesson003::describe(cancelled) == "cancelled");
+}
+
 TEST_CASE("make_parallel_group with wait_for_all reports every outcome and the completion order") {
   auto journal = quiet_journal();
   Fetch a{"a", 300ms}, b{"b", 10ms, true}, c{"c", 100ms};
@@ -143,7 +157,7 @@ TEST_CASE("make_parallel_group with wait_for_all reports every outcome and the c
   std::vector<std::string> names{"a", "b", "c"}, reported, ended;
   for (auto index : result.completion_order) reported.push_back(names.at(index));
   for (auto& event : journal->events())
-    if (!event.ends_with(" started")) ended.push_back(event.substr(0, event.find(' ')));
+    if (!event.ends_with(": started")) ended.push_back(event.substr(0, event.find(':')));
   CHECK(reported == ended);
   CHECK(reported.front() == "b");
   REQUIRE(std::holds_alternative<std::string>(result.outcomes[0]));
@@ -152,7 +166,7 @@ TEST_CASE("make_parallel_group with wait_for_all reports every outcome and the c
   CHECK(message_of(std::get<std::exception_ptr>(result.outcomes[1])) == "b failed");
   REQUIRE(std::holds_alternative<std::string>(result.outcomes[2]));
   CHECK(std::get<std::string>(result.outcomes[2]) == "c");
-  CHECK_FALSE(journal->saw("a cancelled"));  // wait_for_all lets the others finish
+  CHECK_FALSE(journal->saw("a", "cancelled"));  // wait_for_all lets the others finish
 }
 
 TEST_CASE("gather returns results in submission order whatever order they finish in") {
@@ -184,8 +198,8 @@ TEST_CASE("gather runs a thousand children concurrently and keeps their order") 
   REQUIRE(results.size() == 1000);
   for (int i = 0; i < 1000; ++i) CHECK(results[i] == std::to_string(i));
   auto events = journal->events();
-  auto first_done = std::find_if(events.begin(), events.end(),
-                                 [](const std::string& event) { return event.ends_with(" done"); });
+  auto is_done = [](const std::string& event) { return event.ends_with(": done"); };
+  auto first_done = std::find_if(events.begin(), events.end(), is_done);
   CHECK(first_done - events.begin() == 1000);  // all 1000 started before any finished
 }
 
@@ -211,9 +225,9 @@ TEST_CASE("the first failure cancels the others, who see it, and is rethrown onc
     co_return "no exception";
   }(journal));
   CHECK(outcome == "early failed, running 0");
-  CHECK(journal->saw("late cancelled"));
-  CHECK(journal->saw("slow cancelled"));
-  CHECK_FALSE(journal->saw("late failed"));
+  CHECK(journal->saw("late", "cancelled"));
+  CHECK(journal->saw("slow", "cancelled"));
+  CHECK_FALSE(journal->saw("late", "failed"));
 }
 
 TEST_CASE("a child that throws before its first co_await still cancels the others") {
@@ -226,8 +240,8 @@ TEST_CASE("a child that throws before its first co_await still cancels the other
     co_return co_await lesson003::gather(std::move(children));
   };
   REQUIRE_THROWS_WITH(run_within(run(journal)), "at once");
-  CHECK(journal->saw("slow cancelled"));
-  CHECK(journal->saw("slower cancelled"));
+  CHECK(journal->saw("slow", "cancelled"));
+  CHECK(journal->saw("slower", "cancelled"));
   CHECK(journal->running() == 0);
 }
 
@@ -247,8 +261,8 @@ TEST_CASE("gather_outcomes keeps every value and exception and cancels nobody") 
   auto middle = run_within(run(journal));
   REQUIRE(std::holds_alternative<std::exception_ptr>(middle));
   CHECK(message_of(std::get<std::exception_ptr>(middle)) == "bad failed");
-  CHECK(journal->saw("x done"));
-  CHECK(journal->saw("y done"));
+  CHECK(journal->saw("x", "done"));
+  CHECK(journal->saw("y", "done"));
   CHECK(journal->running() == 0);
 }
 
@@ -271,7 +285,7 @@ TEST_CASE("cancelling the gather through a bound slot cancels every child, none 
   // "a" and "b" are still waiting, and "quick" has nothing left to cancel.
   asio::steady_timer poll(io_context);
   std::function<void(std::error_code)> cancel_after_quick = [&](std::error_code) {
-    if (journal->saw("quick done")) return cancel_gather.emit(asio::cancellation_type::terminal);
+    if (journal->saw("quick", "done")) return cancel_gather.emit(asio::cancellation_type::terminal);
     poll.expires_after(1ms);
     poll.async_wait(cancel_after_quick);
   };
@@ -283,9 +297,9 @@ TEST_CASE("cancelling the gather through a bound slot cancels every child, none 
   REQUIRE(completed);
   CHECK(tut::is_cancellation(error));
   CHECK(running_at_completion == 0);
-  CHECK(journal->saw("a cancelled"));
-  CHECK(journal->saw("b cancelled"));
-  CHECK(journal->saw("quick done"));  // it had finished: nothing to cancel
+  CHECK(journal->saw("a", "cancelled"));
+  CHECK(journal->saw("b", "cancelled"));
+  CHECK(journal->saw("quick", "done"));  // it had finished: nothing to cancel
 }
 
 TEST_CASE("gather_outcomes is cancelled like gather") {
@@ -304,8 +318,8 @@ TEST_CASE("gather_outcomes is cancelled like gather") {
   asio::post(io_context, [&] { cancel_gather.emit(asio::cancellation_type::terminal); });
   io_context.run();
   CHECK(tut::is_cancellation(error));
-  CHECK(journal->saw("a cancelled"));
-  CHECK(journal->saw("b cancelled"));
+  CHECK(journal->saw("a", "cancelled"));
+  CHECK(journal->saw("b", "cancelled"));
   CHECK(journal->running() == 0);
 }
 
@@ -344,8 +358,8 @@ TEST_CASE("a cancelled gather's reset_cancellation_state clears the whole awaiti
   asio::post(io_context, [&] { cancel.emit(asio::cancellation_type::terminal); });
   io_context.run();
   CHECK(seen->aborted);
-  CHECK(journal->saw("a cancelled"));
-  CHECK(journal->saw("b cancelled"));
+  CHECK(journal->saw("a", "cancelled"));
+  CHECK(journal->saw("b", "cancelled"));
   CHECK_FALSE(seen->caller_still_cancelled);
   CHECK(seen->next_wait_finished);
   CHECK_FALSE(caller_error);
@@ -358,8 +372,8 @@ TEST_CASE("|| with a timer cancels the gather and all its children") {
   auto results = run_within(lesson003::fetch_all_within(specs, 30ms, journal));
   CHECK_FALSE(results.has_value());
   CHECK(tut::clock::now() - start < 4s);
-  CHECK(journal->saw("slow cancelled"));
-  CHECK(journal->saw("slower cancelled"));
+  CHECK(journal->saw("slow", "cancelled"));
+  CHECK(journal->saw("slower", "cancelled"));
   CHECK(journal->running() == 0);
 }
 
@@ -374,5 +388,5 @@ TEST_CASE("fetch_all_within returns results in time and a failure without waitin
   auto start = tut::clock::now();
   REQUIRE_THROWS_WITH(run_within(lesson003::fetch_all_within(failing, 5s, journal)), "bad failed");
   CHECK(tut::clock::now() - start < 4s);  // it did not wait for the 5 s limit
-  CHECK(journal->saw("slow cancelled"));
+  CHECK(journal->saw("slow", "cancelled"));
 }

@@ -2,17 +2,15 @@
 //
 // asyncio.gather(*aws) runs the awaitables concurrently and returns their results in the
 // order they were passed, whatever order they finish in. Asio gives two tools for a set of
-// children fixed at compile time, and we build the third, for a vector, ourselves:
+// children fixed at compile time, and lesson 003 adds a third, for a vector:
 //
 //   a && b && c               (awaitable_operators) results as a tuple; the first failure
 //                             cancels the others, but its exception can be lost (below).
 //   make_parallel_group(...)  the machinery under &&: spawn the children with
 //                             co_spawn(..., deferred), then async_wait(wait_for_all()) for
 //                             every outcome, or wait_for_one_error() to stop at a failure.
-//   gather(vector)            Asio 1.22 has no parallel_group over a run-time range, so
-//                             run_all() below spawns each child with co_spawn, stores each
-//                             outcome in its slot, and sleeps on a timer that the last child
-//                             to finish wakes up (a "timer as event").
+//   gather(vector)            no ranged parallel_group in Asio 1.22: gather() co_spawns each
+//                             child itself (gather_how_it_is_built.cpp, optional reading).
 //
 // Error policies, compared with asyncio:
 // - asyncio.gather() propagates the first exception to the awaiter at once, but does NOT
@@ -27,14 +25,10 @@
 //   gather also waits for all of them before it throws operation_aborted; asyncio's gather
 //   (without return_exceptions) raises CancelledError as soon as the first child has been
 //   cancelled, while the others may still be unwinding.
-// - A child that ends with operation_aborted on its own counts as a failure like any other.
-//   (asyncio.gather treats a cancelled child as one that raised CancelledError, too.)
+// - A child that ends with operation_aborted on its own counts as a failure like any other
+//   (as in asyncio.gather: a cancelled child is one that raised CancelledError).
 #include "gather.hpp"
 
-#include <algorithm>
-
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/experimental/parallel_group.hpp>
@@ -49,18 +43,6 @@
 namespace lesson003 {
 
 // ---- the children ------------------------------------------------------------------------------
-
-void Journal::record(const std::string& name, const std::string& what) {
-  if (what == "started")
-    ++running_;
-  else
-    --running_;  // done, failed or cancelled
-  events_.push_back(name + " " + what);
-}
-
-bool Journal::saw(const std::string& event) const {
-  return std::find(events_.begin(), events_.end(), event) != events_.end();
-}
 
 asio::awaitable<std::string> fetch(Fetch what, std::shared_ptr<Journal> journal) {
   journal->record(what.name, "started");
@@ -133,104 +115,12 @@ asio::awaitable<GroupResult> gather_with_group(Fetch a, Fetch b, Fetch c,
   // each child's (exception_ptr, value) pair, in the order written.
   auto wait = group.async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
   auto [order, error_a, value_a, error_b, value_b, error_c, value_c] = co_await std::move(wait);
-  auto outcome = [](std::exception_ptr error, std::string value) -> Outcome<std::string> {
-    if (error) return error;
-    return value;
-  };
-  co_return GroupResult{
-      {order[0], order[1], order[2]},
-      {outcome(error_a, value_a), outcome(error_b, value_b), outcome(error_c, value_c)}};
+  co_return GroupResult{{order[0], order[1], order[2]},
+                       {make_outcome(error_a, value_a), make_outcome(error_b, value_b),
+                        make_outcome(error_c, value_c)}};
 }
 
-// ---- any number of children --------------------------------------------------------------------
-//
-// run_all() cancels its children through cancellation signals and slots, and notices its own
-// cancellation with this_coro::cancellation_state: lesson 005 explains these; here, read them
-// as "how gather stops its children".
-
-namespace {
-
-// The state the gatherer shares with its children's completion handlers. It lives as long as
-// the last of them (shared_ptr), and is only touched on the gatherer's executor.
-struct Group {
-  Group(const asio::any_io_executor& executor, std::size_t size)
-      : wake(executor, asio::steady_timer::time_point::max()),
-        signals(size),
-        errors(size),
-        finished(size, false),
-        running(size) {}
-
-  // A child finished (or failed, or was cancelled): record it and wake the gatherer.
-  void child_done(std::size_t index, std::exception_ptr error) {
-    finished[index] = true;
-    errors[index] = error;
-    --running;
-    if (error && !first_error) first_error = error;
-    wake.cancel();  // a timer that never expires, cancelled to say "something happened"
-  }
-
-  // Asks every child still running to stop (once): each sees operation_aborted.
-  void cancel_running() {
-    if (cancelling) return;
-    cancelling = true;
-    for (std::size_t i = 0; i < signals.size(); ++i)
-      if (!finished[i]) signals[i].emit(asio::cancellation_type::terminal);
-  }
-
-  asio::steady_timer wake;
-  std::vector<asio::cancellation_signal> signals;  // one per child: how we cancel it
-  std::vector<std::exception_ptr> errors;
-  std::vector<bool> finished;
-  std::size_t running;
-  std::exception_ptr first_error;  // the first to happen, not the first in the vector
-  bool cancelling = false;
-};
-
-bool cancelled(asio::cancellation_type type) { return type != asio::cancellation_type::none; }
-
-}  // namespace
-
-asio::awaitable<std::vector<std::exception_ptr>> run_all(
-    std::vector<asio::awaitable<void>> children, OnError on_error) {
-  auto executor = co_await asio::this_coro::executor;
-  std::vector<std::exception_ptr> no_errors;
-  if (children.empty()) co_return no_errors;  // asyncio.gather() with nothing gives []
-  if (cancelled((co_await asio::this_coro::cancellation_state).cancelled()))
-    throw asio::system_error(asio::error::operation_aborted);  // start nothing
-
-  auto group = std::make_shared<Group>(executor, children.size());
-  for (std::size_t i = 0; i < children.size(); ++i) {
-    // Each child is a task of its own (lesson 002). Its cancellation slot is bound to our
-    // signal i, so group->signals[i].emit() cancels whatever the child is waiting on.
-    auto on_done = [group, i](std::exception_ptr error) { group->child_done(i, error); };
-    asio::co_spawn(executor, std::move(children[i]),
-                   asio::bind_cancellation_slot(group->signals[i].slot(), std::move(on_done)));
-  }
-
-  // Sleep until something happens, then look at the state; until no child is running.
-  bool cancelled_from_outside = false;
-  while (group->running > 0) {
-    // as_tuple: the wait ends with operation_aborted every time, as an error code, not a throw.
-    co_await group->wake.async_wait(compat::as_tuple(asio::use_awaitable));
-    if (cancelled((co_await asio::this_coro::cancellation_state).cancelled())) {
-      // Our own awaiter cancelled us. Clear the flag so that our next co_await does not throw
-      // at once (Asio's throw_if_cancelled), pass the cancellation on, and wait for them all.
-      // The state is shared by the whole awaiting chain (every coroutine from its co_spawn
-      // down to us): the reset clears it for our callers too, so they no longer see they
-      // were cancelled. That is why we throw operation_aborted ourselves below.
-      co_await asio::this_coro::reset_cancellation_state();
-      cancelled_from_outside = true;
-      group->cancel_running();
-    } else if (on_error == OnError::cancel_rest && group->first_error) {
-      group->cancel_running();
-    }
-  }
-  // Every child has finished: nothing of ours is still running.
-  if (cancelled_from_outside) throw asio::system_error(asio::error::operation_aborted);
-  if (on_error == OnError::cancel_rest && group->first_error)
-    std::rethrow_exception(group->first_error);
-  co_return std::move(group->errors);
-}
+// ---- any number of children (gather() itself: gather_how_it_is_built.hpp) ------------------
 
 asio::awaitable<std::vector<std::string>> fetch_all(std::vector<Fetch> specs,
                                                     std::shared_ptr<Journal> journal) {

@@ -11,6 +11,7 @@
 using namespace std::chrono_literals;
 using lesson003::Fetch;
 using lesson003::Journal;
+using lesson003::describe;
 
 namespace {
 
@@ -27,11 +28,6 @@ std::string what(std::exception_ptr error) {
   } catch (const std::exception& e) {
     return e.what();
   }
-}
-
-std::string describe(const lesson003::Outcome<std::string>& outcome) {
-  if (auto* value = std::get_if<std::string>(&outcome)) return "\"" + *value + "\"";
-  return fmt::format("error \"{}\"", what(std::get<std::exception_ptr>(outcome)));
 }
 
 // 1. A fixed set with &&.
