@@ -1,23 +1,19 @@
-// Lesson 013: subprocesses. The core the demo and the tests call.
-//
-// asyncio counterpart: asyncio.create_subprocess_exec / create_subprocess_shell and the
-// Process object (wait, communicate, send_signal, terminate, kill, returncode).
+// Lesson 013: subprocesses. The core the demo and the tests call: Process, then run() and
+// run_all(), which use it. asyncio counterpart: asyncio.create_subprocess_exec /
+// create_subprocess_shell and the Process object (wait, communicate, send_signal, terminate,
+// kill, returncode).
 //
 // Where C++ differs from asyncio, and why:
-// - Spawning is synchronous: Process::exec() returns once the program runs (posix_spawn
-//   reports a failed exec itself), so there is nothing to await. asyncio's
-//   create_subprocess_exec is a coroutine only because it sets up transports.
+// - Spawning is synchronous: Process::exec() returns once the program runs, or throws.
 // - All three standard streams are always pipes (asyncio's stdin=PIPE, stdout=PIPE,
 //   stderr=PIPE); the child inherits no other descriptor (Python's close_fds=True).
-// - Linux only: the exit is watched through a pidfd (Linux >= 5.3), see subprocess.cpp, on the
-//   loop's own thread. asyncio 3.11 gives each child a thread blocked in waitpid(); 3.12 uses
-//   a pidfd too. Neither handles SIGCHLD by default, and neither does this lesson.
+// - Linux only: the exit is watched through a pidfd (Linux >= 5.3) on the loop's own thread
+//   (how_it_is_built.cpp explains the choice; asyncio 3.12 does the same).
 // - The child leads a process group of its own (asyncio's process_group=0), so run()'s
 //   timeout can stop it together with what it started: a shell's commands inherit its pipes,
 //   and killing the shell alone would leave them holding the pipes open.
 // - Destroying a Process whose child still runs kills it and its group (SIGKILL) and reaps it
-//   at once, so no zombie is ever left behind; asyncio also kills it when the transport is
-//   closed.
+//   at once: no zombie is ever left behind.
 // - Side effect: creating a Process sets SIGPIPE to "ignore" for the whole program, if it still
 //   has its default action (a write to a child that has gone is then an EPIPE error, not the
 //   death of the program). Python does the same at startup. The children get the default back.
@@ -53,15 +49,13 @@ struct Output {
   int returncode = 0;
 };
 
-/// One running child with its three standard streams connected to pipes.
-/// Not copyable or movable: its coroutines refer to it while they run.
+/// One running child with its three standard streams connected to pipes (how_it_is_built.cpp
+/// starts, reaps and signals it). Not copyable or movable: its coroutines refer to it.
 class Process {
  public:
   /// asyncio.create_subprocess_exec(*argv, stdin=PIPE, stdout=PIPE, stderr=PIPE).
   /// argv[0] is searched in PATH. Throws std::system_error if the program cannot be run
   /// ("cannot run 'nope': No such file or directory", code ENOENT; EACCES if not executable).
-  /// The child leads a new process group (its id is the child's pid). Ignores SIGPIPE in the
-  /// whole program unless the program handles it itself (see above).
   static Process exec(asio::any_io_executor executor, std::vector<std::string> argv);
   /// asyncio.create_subprocess_shell(command): runs /bin/sh -c command.
   static Process shell(asio::any_io_executor executor, std::string command);
@@ -72,8 +66,7 @@ class Process {
   ~Process();
 
   pid_t pid() const { return pid_; }
-  /// asyncio's Process.returncode: empty while running, then the exit code, or -N if the
-  /// child was killed by signal N.
+  /// Process.returncode: empty while running, the exit code, or -N if killed by signal N.
   std::optional<int> returncode() const { return returncode_; }
 
   /// The parent's ends of the child's stdin, stdout and stderr, for talking to it directly.
