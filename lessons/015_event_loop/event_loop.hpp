@@ -2,6 +2,7 @@
 // handlers (completion handlers, posted functions, resumed coroutines), timers, and a reactor
 // (epoll on Linux) that turns I/O readiness into more ready handlers. Whoever calls run() (or
 // run_one(), poll()...) executes those handlers; a coroutine "runs" only inside such a call.
+// This lesson drives one by hand; model_loop.hpp (optional) shows one built, in 100 lines.
 //
 // asyncio                         Asio
 //   loop.run_forever()              io.run() + asio::make_work_guard(io)  (run() alone returns
@@ -31,7 +32,6 @@
 
 namespace lesson015 {
 
-using std::chrono::milliseconds;
 /// Where a demo step writes its line: main prints it, a test collects it.
 using Say = std::function<void(const std::string&)>;
 
@@ -64,8 +64,8 @@ std::vector<int> catch_raised_signals(int signal_number, int times);
 /// trace shows one coroutine resumed per handler, alternating through the FIFO queue.
 std::vector<std::string> ping_pong(int rounds);
 
-/// asyncio's loop methods spelled on an io_context (the same names as model::Loop), so one
-/// program can run on both and print the same thing.
+/// asyncio's loop methods spelled on an io_context (the same names as model::Loop, in
+/// model_loop.hpp), so one program, tiny_program(), can run on both and print the same thing.
 class AsioLoop {
  public:
   using clock = std::chrono::steady_clock;
@@ -84,30 +84,5 @@ class AsioLoop {
  private:
   asio::io_context& io_;
 };
-
-/// The tiny program both loops run: call_soon twice (the first schedules a third), and
-/// call_later at 0.5 s (stop), 0.3 s and 0.1 s (which calls call_soon). Works with any loop
-/// that has call_soon, call_later and stop. The timers are 0.2 s apart so that the order
-/// stays the same on a busy machine: two timers due in the same round run back to back,
-/// before what the first one schedules with call_soon.
-template <typename Loop>
-void tiny_program(Loop& loop, Say say) {
-  using namespace std::chrono_literals;
-  // Scheduled out of order on purpose: timers run by deadline, not by call order.
-  loop.call_later(500ms, [&loop, say] {
-    say("call_later 0.5s: calls stop()");
-    loop.stop();
-  });
-  loop.call_later(300ms, [say] { say("call_later 0.3s"); });
-  loop.call_later(100ms, [&loop, say] {
-    say("call_later 0.1s: calls call_soon(D)");
-    loop.call_soon([say] { say("D: call_soon from a timer callback"); });
-  });
-  loop.call_soon([&loop, say] {
-    say("A: call_soon, calls call_soon(C)");
-    loop.call_soon([say] { say("C: queued by A, so after B (FIFO)"); });
-  });
-  loop.call_soon([say] { say("B: call_soon"); });
-}
 
 }  // namespace lesson015

@@ -1,4 +1,5 @@
-// Lesson 015: the model event loop (see model_loop.hpp). Read run_once(): it is the whole idea.
+// How it is built: the model event loop of lesson 015 (see model_loop.hpp; optional reading).
+// Read run_once(): it is the whole idea.
 #include "model_loop.hpp"
 
 #include <poll.h>

@@ -1,5 +1,8 @@
-// Lesson 015: a MODEL of an event loop, to show what io_context (and asyncio's event loop) does
-// inside. It is a teaching model and nothing else: no other lesson uses it, it has no
+// How it is built: a MODEL of an event loop, what io_context (and asyncio's event loop) does
+// inside, and tiny_program(), the little program that main.cpp and the tests run on this model
+// and on io_context (AsioLoop) to show that both behave alike. Optional at this lesson: the
+// lesson is how to *drive* a loop (event_loop.hpp); read this file when you want to see one
+// built. It is a teaching model and nothing else: no other lesson uses it, it has no
 // threads and no call_soon_threadsafe (that needs a self-pipe to wake poll(2) from another
 // thread, which is what io_context's interrupter does), and it only watches fds for reading.
 //
@@ -20,6 +23,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -73,3 +77,33 @@ class Loop {
 };
 
 }  // namespace lesson015::model
+
+namespace lesson015 {
+
+/// The tiny program both loops run: call_soon twice (the first schedules a third), and
+/// call_later at 0.5 s (stop), 0.3 s and 0.1 s (which calls call_soon). Works with any loop
+/// that has call_soon, call_later and stop (model::Loop, AsioLoop). `say` prints or collects
+/// a line. The timers are 0.2 s apart so that the order stays the same on a busy machine: two
+/// timers due in the same round run back to back, before what the first one schedules with
+/// call_soon.
+template <typename Loop>
+void tiny_program(Loop& loop, std::function<void(const std::string&)> say) {
+  using namespace std::chrono_literals;
+  // Scheduled out of order on purpose: timers run by deadline, not by call order.
+  loop.call_later(500ms, [&loop, say] {
+    say("call_later 0.5s: calls stop()");
+    loop.stop();
+  });
+  loop.call_later(300ms, [say] { say("call_later 0.3s"); });
+  loop.call_later(100ms, [&loop, say] {
+    say("call_later 0.1s: calls call_soon(D)");
+    loop.call_soon([say] { say("D: call_soon from a timer callback"); });
+  });
+  loop.call_soon([&loop, say] {
+    say("A: call_soon, calls call_soon(C)");
+    loop.call_soon([say] { say("C: queued by A, so after B (FIFO)"); });
+  });
+  loop.call_soon([say] { say("B: call_soon"); });
+}
+
+}  // namespace lesson015
