@@ -12,13 +12,10 @@
 // returns with the pending tasks still running; 3 does that.
 #include "wait.hpp"
 
-#include <deque>
 #include <stdexcept>
 #include <system_error>
 
 #include <asio/bind_cancellation_slot.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/cancellation_state.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
@@ -27,8 +24,8 @@
 #include <asio/experimental/parallel_group.hpp>
 
 #include "compat.hpp"
+#include "how_it_is_built.hpp"  // AsCompleted's queue: optional reading
 #include "log.hpp"
-#include "run.hpp"
 
 namespace lesson004 {
 
@@ -43,17 +40,17 @@ asio::awaitable<std::string> run_job(Job job, std::shared_ptr<Journal> journal) 
     // the await). Record it, then rethrow: swallowing it would turn "cancelled" into "done".
     if (error.code() == asio::error::operation_aborted) {
       tut::log(job.name, "cancelled");
-      journal->cancelled.push_back(job.name);
+      journal->record(job.name, "cancelled");
     }
     throw;
   }
   if (job.fails) {
     tut::log(job.name, "fails");
-    journal->failed.push_back(job.name);
+    journal->record(job.name, "failed");
     throw std::runtime_error(job.name + " failed");
   }
   tut::log(job.name, "done");
-  journal->finished.push_back(job.name);
+  journal->record(job.name, "done");
   co_return job.name;
 }
 
@@ -91,9 +88,9 @@ asio::awaitable<WaitResult> wait_with(std::array<Job, 3> jobs, Condition conditi
       co_await group.async_wait(condition, asio::use_awaitable);
   WaitResult result;
   result.order = order;
-  result.outcomes[0] = Outcome{std::move(value0), error0};
-  result.outcomes[1] = Outcome{std::move(value1), error1};
-  result.outcomes[2] = Outcome{std::move(value2), error2};
+  result.outcomes[0] = lesson003::make_outcome(error0, std::move(value0));
+  result.outcomes[1] = lesson003::make_outcome(error1, std::move(value1));
+  result.outcomes[2] = lesson003::make_outcome(error2, std::move(value2));
   co_return result;
 }
 
@@ -113,108 +110,26 @@ asio::awaitable<WaitResult> wait_jobs(std::array<Job, 3> jobs, ReturnWhen when,
   throw std::invalid_argument("wait_jobs: unknown ReturnWhen value");
 }
 
-std::string describe(const Outcome& outcome) {
-  if (!outcome.error) return "value " + outcome.value;
-  if (tut::is_cancellation(outcome.error)) return "cancelled";
-  try {
-    std::rethrow_exception(outcome.error);
-  } catch (const std::exception& e) {
-    return std::string("error: ") + e.what();
-  } catch (...) {
-    return "error: unknown exception";
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
-// as_completed: a queue of results, filled by the jobs' completion handlers.
-
-// Shared by AsCompleted and every job's completion handler, so it lives until the last of them.
-struct AsCompleted::State {
-  explicit State(asio::any_io_executor executor)
-      : wakeup(executor, asio::steady_timer::time_point::max()) {}
-
-  // Finished jobs not yet handed out. A result leaves the queue only when next() returns it,
-  // so a next() cancelled at any moment loses nothing (asyncio's Queue.get() works the same
-  // way). Why not an experimental::channel: a receive that completes in the same turn as its
-  // cancellation has already taken the message, and in Asio 1.22 cancelling a receive on a
-  // buffered channel leaves it refusing every later try_send.
-  std::deque<Completed> results;
-  // The wake-up call: next() waits on this timer, which never expires; a job that ends
-  // cancels the wait. asyncio's Queue uses a future the same way.
-  asio::steady_timer wakeup;
-  // One cancellation signal per job, bound to its co_spawn: emitting it cancels that job.
-  // A signal must outlive the operation it is bound to, hence unique_ptr (stable addresses)
-  // inside the shared state.
-  std::vector<std::unique_ptr<asio::cancellation_signal>> signals;
-  std::vector<bool> running;
-  std::size_t remaining = 0;  // results not yet handed out by next()
-  bool receiving = false;     // a next() is in progress
-};
-
-// "A next() is in progress", from the call of next() until its coroutine frame is destroyed
-// (awaited to the end, or dropped unawaited): the frame owns the Claim, a by-value parameter.
-// Set at the call, not when the coroutine first runs, or two calls made before either is
-// awaited (`next() && next()`) would both pass the check, and with one result left one of
-// them would wait forever.
-struct AsCompleted::Claim {
-  std::shared_ptr<State> state;
-  explicit Claim(std::shared_ptr<State> claimed) : state(std::move(claimed)) {
-    state->receiving = true;
-  }
-  Claim(Claim&& other) noexcept : state(std::move(other.state)) {}
-  ~Claim() {
-    if (state) state->receiving = false;  // null when moved from
-  }
-};
+// as_completed: every job is a task of its own (co_spawn), bound to a cancellation signal that
+// cancel_running() emits; its completion handler queues the result and wakes next(). The
+// queue, the wake-up and the one-next()-at-a-time rule are in how_it_is_built.hpp.
 
 AsCompleted::AsCompleted(asio::any_io_executor executor, std::vector<Job> jobs,
                          std::shared_ptr<Journal> journal)
-    : state_(std::make_shared<State>(executor)) {
-  state_->running.assign(jobs.size(), true);
-  state_->remaining = jobs.size();
+    : state_(std::make_shared<State>(executor, jobs.size())) {
   for (std::size_t index = 0; index < jobs.size(); ++index) {
-    state_->signals.push_back(std::make_unique<asio::cancellation_signal>());
     // The completion handler runs when the job ends, however it ends: it queues the job's
     // (exception_ptr, value) and wakes the next() that may be waiting.
     auto on_done = [state = state_, index, name = jobs[index].name](std::exception_ptr error,
                                                                     std::string value) {
-      state->running[index] = false;
-      state->results.push_back(Completed{index, name, Outcome{std::move(value), error}});
-      state->wakeup.cancel();
+      state->job_done(Completed{index, name, lesson003::make_outcome(error, std::move(value))});
     };
     // asyncio.create_task(job()): starts now, runs on its own. bind_cancellation_slot attaches
     // the job's signal to it (lesson 005 explains cancellation slots in detail).
     asio::co_spawn(executor, run_job(jobs[index], journal),
                    asio::bind_cancellation_slot(state_->signals[index]->slot(), on_done));
   }
-}
-
-std::size_t AsCompleted::remaining() const { return state_->remaining; }
-
-asio::awaitable<Completed> AsCompleted::next() {
-  // Checked now, when next() is called, so misuse fails at the call site.
-  if (state_->remaining == 0)
-    throw std::logic_error("AsCompleted::next(): every job has already been handed out");
-  if (state_->receiving) throw std::logic_error("AsCompleted::next(): already waiting");
-  return receive(Claim(state_));
-}
-
-asio::awaitable<Completed> AsCompleted::receive(Claim claim) {
-  auto& state = claim.state;
-  asio::cancellation_state cancellation = co_await asio::this_coro::cancellation_state;
-  const auto cancelled_at_start = cancellation.cancelled();
-  while (state->results.empty()) {
-    // Ends with operation_aborted both when a job wakes us and when next() is cancelled:
-    // the cancellation state tells them apart. If both happen in the same turn, the
-    // cancellation wins and the result stays queued for the next call.
-    co_await state->wakeup.async_wait(compat::as_tuple(asio::use_awaitable));
-    if (cancellation.cancelled() != cancelled_at_start)
-      throw std::system_error(asio::error::operation_aborted, "AsCompleted::next() cancelled");
-  }
-  Completed completed = std::move(state->results.front());
-  state->results.pop_front();
-  --state->remaining;
-  co_return completed;
 }
 
 void AsCompleted::cancel_running() {

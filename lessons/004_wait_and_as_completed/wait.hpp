@@ -8,6 +8,7 @@
 //     when it returns nothing is pending: every job has a result, the losers' is operation_aborted.
 //   asyncio.as_completed(tasks)  ->  AsCompleted below: each job is its own co_spawned task whose
 //     completion handler queues its result and wakes next(); you get them in completion order.
+//     How the queue is built is in how_it_is_built.hpp, optional reading.
 //     It works for a set whose size is only known at run time, which the variadic parallel group
 //     of Asio 1.22 cannot do, and it is also how you "leave the others running" like asyncio.wait.
 //   `a || b` (awaitable_operators) is a race that returns a std::variant telling which branch won.
@@ -18,7 +19,6 @@
 #include <array>
 #include <chrono>
 #include <cstddef>
-#include <exception>
 #include <memory>
 #include <string>
 #include <variant>
@@ -26,6 +26,9 @@
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
+
+#include "gather.hpp"  // lesson 003's Outcome, describe() and error_of()
+#include "journal.hpp"
 
 namespace lesson004 {
 
@@ -38,17 +41,11 @@ struct Job {
   bool fails = false;
 };
 
-/// How each job ended, names in the order they ended. Shared (shared_ptr) with the jobs, so it
-/// outlives them and shows what the losers did even after a wait returned.
-struct Journal {
-  std::vector<std::string> finished;   ///< returned their value
-  std::vector<std::string> failed;     ///< threw their own error
-  std::vector<std::string> cancelled;  ///< were cancelled: their timer wait saw operation_aborted
-};
+using tut::Journal;  // how each job ended: "fast: done", "slow: cancelled" (common/journal.hpp)
 
 /// async def job(): await asyncio.sleep(delay); return name  (or raise RuntimeError).
-/// Records how it ended in `journal`. When cancelled it logs it and rethrows the
-/// std::system_error(operation_aborted), Asio's CancelledError.
+/// Records how it ended in `journal` ("done", "failed" or "cancelled"). When cancelled it logs
+/// it and rethrows the std::system_error(operation_aborted), Asio's CancelledError.
 asio::awaitable<std::string> run_job(Job job, std::shared_ptr<Journal> journal);
 
 /// `co_await (run_job(a) || run_job(b))`: the first branch to SUCCEED wins, the other is
@@ -61,10 +58,9 @@ asio::awaitable<std::variant<std::string, std::string>> race(Job a, Job b,
 enum class ReturnWhen { first_completed, first_exception, all_completed };
 
 /// One job's result as a group reports it: its value, or the exception it ended with.
-struct Outcome {
-  std::string value;
-  std::exception_ptr error;  ///< null if the job returned a value
-};
+using Outcome = lesson003::Outcome<std::string>;
+using lesson003::describe;  // "value <v>", "cancelled" or "error: <what>"
+using lesson003::error_of;  // the exception, or null
 
 /// What wait_jobs() returns. Unlike asyncio's (done, pending), nothing is pending any more.
 struct WaitResult {
@@ -80,9 +76,6 @@ struct WaitResult {
 /// returns only after all three jobs have ended.
 asio::awaitable<WaitResult> wait_jobs(std::array<Job, 3> jobs, ReturnWhen when,
                                       std::shared_ptr<Journal> journal);
-
-/// "value <v>", "cancelled" or "error: <what>": for printing an Outcome.
-std::string describe(const Outcome& outcome);
 
 /// One finished job as AsCompleted hands it out.
 struct Completed {
