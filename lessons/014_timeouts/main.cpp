@@ -2,7 +2,6 @@
 // socket (where a partial line survives a timeout), one deadline for a whole sequence, and
 // nested deadlines where the inner one and then the outer one wins.
 #include <asio/this_coro.hpp>
-#include <asio/write.hpp>
 
 #include "log.hpp"
 #include "run.hpp"
@@ -16,44 +15,14 @@ using std::chrono::milliseconds;
 using lesson014::Deadline;
 using lesson014::LineReader;
 using lesson014::TimeoutError;
+// The demo's scaffolding (how_it_is_built.hpp): what_happened() names how an operation ended,
+// reporting() logs it, connect_and_greet() connects or logs why not, peer() sends a script.
+using lesson014::demo::connect_and_greet;
+using lesson014::demo::peer;
+using lesson014::demo::reporting;
+using lesson014::demo::what_happened;
 
 namespace {
-
-// The demo's error report: TimeoutError first, since it is a system_error too.
-std::string what_happened(std::exception_ptr error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const TimeoutError&) {
-    return "TimeoutError";
-  } catch (const std::system_error& e) {
-    if (e.code() == asio::error::operation_aborted) return "operation_aborted (not its deadline)";
-    return fmt::format("system_error: {}", e.code().message());
-  } catch (...) {
-    return "another exception";
-  }
-}
-
-// Runs `operation` and logs how it ended, as `who`, then passes the outcome on unchanged.
-asio::awaitable<std::string> reporting(std::string who, asio::awaitable<std::string> operation) {
-  std::exception_ptr error;
-  try {
-    co_return co_await std::move(operation);
-  } catch (const std::system_error&) {
-    error = std::current_exception();
-  }
-  tut::log(who, "ends with {}", what_happened(error));
-  std::rethrow_exception(error);
-}
-
-asio::awaitable<std::string> connect_and_greet(tcp::endpoint endpoint) {
-  try {
-    auto socket = co_await lesson014::connect(endpoint);
-    co_return "connected";
-  } catch (const std::system_error& error) {
-    tut::log("connect", "failed at once: {}", error.code().message());
-    throw;
-  }
-}
 
 asio::awaitable<void> part1_wait_for() {
   tut::reset_clock();  // each part starts at 0.0s
@@ -92,25 +61,6 @@ asio::awaitable<void> part2_the_or_trap() {
     error = std::current_exception();
   }
   tut::log("main", "{} at once, and not a timeout", what_happened(error));
-}
-
-// The peer of parts 3 and 4: sends a script of chunks, each at its time after `start`
-// (absolute times, so that a timer that fires a little late does not delay all the rest).
-asio::awaitable<void> peer(tcp::socket socket, Clock::time_point start) {
-  struct Step {
-    std::chrono::milliseconds at;
-    std::string text;
-  };
-  std::vector<Step> script{{100ms, "line 1\n"}, {200ms, "line 2\n"}, {300ms, "par"},
-                           {700ms, "tial\n"},   {800ms, "a\n"},      {900ms, "b\n"},
-                           {1100ms, "c\n"}};
-  asio::steady_timer timer(socket.get_executor());
-  for (auto& step : script) {
-    timer.expires_at(start + step.at);
-    co_await timer.async_wait(asio::use_awaitable);
-    tut::log("peer", "sends {:?}", step.text);
-    co_await asio::async_write(socket, asio::buffer(step.text), asio::use_awaitable);
-  }
 }
 
 asio::awaitable<void> parts3_and_4_socket(LineReader* reader, Clock::time_point start) {

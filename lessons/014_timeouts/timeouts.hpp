@@ -44,17 +44,11 @@
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
-#include <asio/cancellation_state.hpp>
-#include <asio/co_spawn.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
-#include <asio/experimental/parallel_group.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
-
-#include "compat.hpp"
-#include "run.hpp"
 
 namespace lesson014 {
 
@@ -83,7 +77,8 @@ class Deadline {
   bool expired() const { return expired_; }
 
   /// Runs `operation`, cancelling it if the deadline passes first. Returns its result; throws
-  /// TimeoutError if the deadline cancelled it, or whatever else it threw.
+  /// TimeoutError if the deadline cancelled it, or whatever else it threw. (How: a parallel
+  /// group of the operation and watch(), in how_it_is_built.hpp.)
   template <typename T>
   asio::awaitable<T> run(asio::awaitable<T> operation);
 
@@ -117,12 +112,6 @@ asio::awaitable<void> sleep(milliseconds delay);
 /// cancelled it logs so, runs its cleanup, and lets the cancellation propagate.
 asio::awaitable<std::string> slow_answer(std::string name, milliseconds delay, std::string text);
 
-/// Two connected TCP sockets on 127.0.0.1 (an ephemeral port): a client and a server end.
-asio::awaitable<std::pair<asio::ip::tcp::socket, asio::ip::tcp::socket>> socket_pair();
-
-/// Connects to `endpoint` (asyncio.open_connection without the streams).
-asio::awaitable<asio::ip::tcp::socket> connect(asio::ip::tcp::endpoint endpoint);
-
 /// Reads '\n'-terminated lines from a socket. What arrives goes into a buffer that belongs to
 /// the reader, not to any one read, so a timeout loses nothing: a partial line stays
 /// buffered and the next read_line() continues it.
@@ -151,44 +140,6 @@ asio::awaitable<std::vector<std::string>> read_lines(LineReader& reader, std::si
                                                      clock::time_point deadline);
 
 // ---- templates ------------------------------------------------------------------------------
-
-template <typename T>
-asio::awaitable<T> Deadline::run(asio::awaitable<T> operation) {
-  auto executor = co_await asio::this_coro::executor;
-  // The caller's own cancellation state (run() is awaited inline, so it is the caller's):
-  // a request recorded there while the operation runs comes from outside, not from us.
-  asio::cancellation_state caller = co_await asio::this_coro::cancellation_state;
-  const auto cancelled_at_start = caller.cancelled();
-  // Run the operation and the watch side by side; wait_for_one: as soon as either one
-  // *completes* (success or failure), cancel the other. Unlike `||`, a failure ends the race.
-  // The group only completes once both have finished, so the cancelled operation's cleanup
-  // has run by the time we decide anything.
-  auto racing = asio::experimental::make_parallel_group(
-      asio::co_spawn(executor, std::move(operation), compat::deferred),
-      asio::co_spawn(executor, watch(), compat::deferred));
-  auto results = co_await racing.async_wait(asio::experimental::wait_for_one(),
-                                            asio::use_awaitable);
-  // results: (completion order, the operation's exception[, its value], the watch's exception)
-  std::exception_ptr failure = std::get<1>(results);
-  if (!failure) {
-    // It completed: return its result even if the deadline passed in the same turn (asyncio
-    // would raise TimeoutError here: see "Where C++ differs" above).
-    if constexpr (std::is_void_v<T>) {
-      co_return;
-    } else {
-      co_return std::move(std::get<2>(results));
-    }
-  }
-  // asyncio.timeout: a CancelledError becomes TimeoutError only if *this* deadline expired
-  // and nobody else cancelled the caller meanwhile (asyncio counts the task's cancel
-  // requests). An outside cancellation wins even if it came in the same turn as the deadline,
-  // and so does an outer deadline's: with nested deadlines expiring together, the inner one
-  // passes the cancellation on and the outer one raises TimeoutError. Anything else (a real
-  // error, a cancellation from further out) passes through unchanged.
-  const bool cancelled_from_outside = caller.cancelled() != cancelled_at_start;
-  if (expired_ && !cancelled_from_outside && tut::is_cancellation(failure)) throw TimeoutError();
-  std::rethrow_exception(failure);
-}
 
 template <typename T>
 asio::awaitable<T> timeout_at(clock::time_point when, asio::awaitable<T> operation) {
@@ -224,3 +175,6 @@ asio::awaitable<std::optional<T>> naive_with_timeout(asio::awaitable<T> operatio
 }
 
 }  // namespace lesson014
+
+// Deadline::run's definition, socket_pair() and connect(): optional reading.
+#include "how_it_is_built.hpp"
