@@ -15,8 +15,10 @@
 
 namespace tut {
 
-/// Where a spawned coroutine's result or exception lands. spawn_into() fills it from a plain
-/// completion handler, which runs inside io_context::run() on the caller's own thread.
+/// Where a spawned coroutine's completion lands: whether it has completed, and its result or
+/// exception. spawn_into() fills it from a plain completion handler, which runs inside
+/// io_context::run() on the caller's own thread. (Lesson 003's Outcome is another idea: what
+/// one child ended with, its value or its exception.)
 /// Why not asio::use_future: in Asio 1.22 co_spawn hands its result to use_future's handler
 /// through that handler's executor, the system executor. If the coroutine suspended at least
 /// once, that is a dispatch and runs inline on the run() thread; if it never suspended, it is a
@@ -24,7 +26,7 @@ namespace tut {
 /// crosses threads, which ThreadSanitizer cannot follow through libstdc++'s uninstrumented
 /// reference counts (it reports a data race), and run() may return before the future is ready.
 template <typename T>
-struct Outcome {
+struct Completion {
   bool done = false;
   std::exception_ptr error;
   std::optional<T> value;
@@ -36,7 +38,7 @@ struct Outcome {
 };
 
 template <>
-struct Outcome<void> {
+struct Completion<void> {
   bool done = false;
   std::exception_ptr error;
 
@@ -45,20 +47,26 @@ struct Outcome<void> {
   }
 };
 
-/// Spawns `coroutine` on `context`; `outcome` must outlive the context's run.
+/// The old name of Completion, kept until common/fake_clock.hpp, lesson 016 and test_023 use
+/// the new one.
 template <typename T>
-void spawn_into(asio::io_context& context, asio::awaitable<T> coroutine, Outcome<T>& outcome) {
+using Outcome = Completion<T>;
+
+/// Spawns `coroutine` on `context`; `completion` must outlive the context's run.
+template <typename T>
+void spawn_into(asio::io_context& context, asio::awaitable<T> coroutine,
+                Completion<T>& completion) {
   if constexpr (std::is_void_v<T>) {
-    asio::co_spawn(context, std::move(coroutine), [&outcome](std::exception_ptr error) {
-      outcome.done = true;
-      outcome.error = error;
+    asio::co_spawn(context, std::move(coroutine), [&completion](std::exception_ptr error) {
+      completion.done = true;
+      completion.error = error;
     });
   } else {
     asio::co_spawn(context, std::move(coroutine),
-                   [&outcome](std::exception_ptr error, T value) {
-                     outcome.done = true;
-                     outcome.error = error;
-                     if (!error) outcome.value.emplace(std::move(value));
+                   [&completion](std::exception_ptr error, T value) {
+                     completion.done = true;
+                     completion.error = error;
+                     if (!error) completion.value.emplace(std::move(value));
                    });
   }
 }
@@ -70,11 +78,11 @@ void spawn_into(asio::io_context& context, asio::awaitable<T> coroutine, Outcome
 /// when no work is left.
 template <typename T>
 T run(asio::awaitable<T> main_coroutine) {
-  Outcome<T> outcome;
+  Completion<T> completion;
   asio::io_context context;
-  spawn_into(context, std::move(main_coroutine), outcome);
+  spawn_into(context, std::move(main_coroutine), completion);
   context.run();
-  return outcome.take();
+  return completion.take();
 }
 
 /// Completion handler for co_spawn that lets no exception disappear: it rethrows it out of

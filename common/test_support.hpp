@@ -70,14 +70,14 @@ inline bool peer_available(bool available, const std::string& what_is_missing) {
 template <typename T>
 T run_within(asio::awaitable<T> coroutine, std::chrono::steady_clock::duration limit =
                                                std::chrono::seconds(10)) {
-  Outcome<T> outcome;
+  Completion<T> completion;
   asio::io_context context;
-  spawn_into(context, std::move(coroutine), outcome);
+  spawn_into(context, std::move(coroutine), completion);
   context.run_for(limit);
   // run_for() returning with work left means the limit passed: something still waits.
-  if (!outcome.done || !context.stopped())
+  if (!completion.done || !context.stopped())
     throw std::runtime_error("the coroutine did not finish in time (hung?)");
-  return outcome.take();
+  return completion.take();
 }
 
 }  // namespace tut::test
