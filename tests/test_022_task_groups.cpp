@@ -26,6 +26,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include "log.hpp"
+#include "job_service.hpp"
 #include "shutdown.hpp"
 #include "test_support.hpp"
 

@@ -1,20 +1,24 @@
-// Lesson 022: the task group's bookkeeping. A child's life: admit() registers it, co_spawn
-// starts it with its cancellation signal bound to the completion handler, ended() records
-// how it ended; a failure aborts the group (a terminal cancellation emitted on every other
-// child and on the body). join() sleeps until none is left.
-#include "task_group.hpp"
+// How it is built (lesson 022, optional): the task group's bookkeeping, the Stop, and the
+// demonstration's JobService. A learner can skip this file at this lesson (see
+// how_it_is_built.hpp for what the task group's machinery is, and where it is taught).
+#include "job_service.hpp"
 
 #include <chrono>
+#include <deque>
 #include <map>
+#include <optional>
+#include <string>
 #include <system_error>
 
 #include <asio/error.hpp>
+#include <asio/this_coro.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
 #include "compat.hpp"
+#include "log.hpp"
 #include "run.hpp"
 
 namespace lesson022 {
@@ -102,23 +106,23 @@ struct TaskGroup::State {
 TaskGroup::TaskGroup(asio::any_io_executor executor)
     : state_(std::make_shared<State>(std::move(executor))) {}
 
-const asio::any_io_executor& TaskGroup::executor() const { return state_->executor; }
+const asio::any_io_executor& executor_of(const TaskGroup::State& group) { return group.executor; }
 
 std::size_t TaskGroup::running() const { return state_->running.size(); }
 
-void TaskGroup::check_open() const {
+void check_open(const TaskGroup::State& group) {
   // asyncio's own messages (RuntimeError there).
-  if (state_->finished) throw std::runtime_error("TaskGroup is finished");
+  if (group.finished) throw std::runtime_error("TaskGroup is finished");
   // asyncio raises RuntimeError here. But an Asio coroutine whose cancellation was requested
   // runs on until its next co_await, so a child cancelled by the abort may still reach a
   // spawn(): throwing a cancellation ends it as cancelled instead of adding a failure.
-  if (state_->aborting)
+  if (group.aborting)
     throw std::system_error(asio::error::operation_aborted, "TaskGroup is shutting down");
 }
 
-void TaskGroup::admit(std::shared_ptr<ChildState> child) const {
-  child->number = state_->spawned++;
-  state_->running.emplace(child->number, std::move(child));
+void admit(TaskGroup::State& group, std::shared_ptr<ChildState> child) {
+  child->number = group.spawned++;
+  group.running.emplace(child->number, std::move(child));
 }
 
 namespace {
@@ -136,8 +140,8 @@ void abort(TaskGroup::State& group) {
 
 }  // namespace
 
-void TaskGroup::ended(std::shared_ptr<State> group, std::shared_ptr<ChildState> child,
-                      std::exception_ptr error) {
+void ended(std::shared_ptr<TaskGroup::State> group, std::shared_ptr<ChildState> child,
+           std::exception_ptr error) {
   child->done = true;
   child->error = error;
   group->running.erase(child->number);
@@ -160,12 +164,15 @@ void TaskGroup::ended(std::shared_ptr<State> group, std::shared_ptr<ChildState> 
   group->wakeup->cancel();
 }
 
-asio::awaitable<std::exception_ptr> TaskGroup::join() {
-  auto group = state_;
+namespace {
+
+// Waits until the body and every child have ended, forwarding the parent's cancellation;
+// returns what with_task_group must throw (null: nothing). Never throws.
+asio::awaitable<std::exception_ptr> join(std::shared_ptr<TaskGroup::State> group) {
   for (;;) {
     // The parent cancelled: asyncio's __aexit__ catches CancelledError, aborts, and keeps
-    // waiting. throw_if_cancelled is off (with_task_group), so the waits below complete; a
-    // request already recorded before we got here is seen here too.
+    // waiting. throw_if_cancelled is off (lesson 021's exit stack runs the exits so), so the
+    // waits below complete; a request already recorded before we got here is seen here too.
     asio::cancellation_state parent = co_await asio::this_coro::cancellation_state;
     if (parent.cancelled() != asio::cancellation_type::none && !group->cancelled) {
       group->cancelled = true;
@@ -185,6 +192,143 @@ asio::awaitable<std::exception_ptr> TaskGroup::join() {
     co_return std::make_exception_ptr(
         std::system_error(asio::error::operation_aborted, "TaskGroup cancelled"));
   co_return nullptr;
+}
+
+asio::awaitable<bool> close(std::shared_ptr<TaskGroup::State> group) {
+  std::exception_ptr error = co_await join(group);
+  if (error) std::rethrow_exception(error);  // replaces the scope's own error, if any
+  co_return false;
+}
+
+}  // namespace
+
+lesson021::Exit TaskGroup::exit() const {
+  // A plain lambda calling a coroutine with its captures as parameters (lesson 021).
+  return [group = state_](std::exception_ptr) { return close(group); };
+}
+
+// -------------------------------------------------------------------------------------- Stop
+
+struct Stop::State {
+  explicit State(asio::any_io_executor executor) : timer(executor) {
+    timer.expires_at(asio::steady_timer::time_point::max());  // only request() ends a wait
+  }
+  asio::steady_timer timer;
+  bool requested = false;
+};
+
+Stop::Stop(asio::any_io_executor executor) : state_(std::make_shared<State>(executor)) {}
+
+void Stop::request() const {
+  if (state_->requested) return;
+  state_->requested = true;
+  state_->timer.cancel();  // wakes every wait()
+}
+
+bool Stop::requested() const { return state_->requested; }
+
+asio::awaitable<void> Stop::wait() const {
+  auto state = state_;
+  while (!state->requested) {
+    auto [error] = co_await state->timer.async_wait(compat::as_tuple(asio::use_awaitable));
+    // Aborted and not requested: it was the awaiting coroutine that was cancelled.
+    if (error && !state->requested) throw std::system_error(error, "Stop::wait()");
+  }
+}
+
+const char* to_string(Ending ending) {
+  switch (ending) {
+    case Ending::finished: return "finished";
+    case Ending::clean: return "clean";
+    case Ending::forced: return "forced";
+  }
+  return "?";
+}
+
+int exit_code(Ending ending) { return ending == Ending::forced ? 1 : 0; }
+
+// ------------------------------------------------------------------------------- JobService
+
+struct JobService::State {
+  State(asio::any_io_executor executor, int count) : wakeup(executor), workers(count) {
+    wakeup.expires_at(asio::steady_timer::time_point::max());
+  }
+  asio::steady_timer wakeup;  // cancelled on each submit and on the Stop: idle workers look
+  int workers;
+  std::deque<Job> queue;
+  std::optional<Stop> stop;  // run()'s
+  Ledger ledger;
+};
+
+JobService::JobService(asio::any_io_executor executor, int workers)
+    : state_(std::make_shared<State>(executor, workers)) {}
+
+const Ledger& JobService::ledger() const { return state_->ledger; }
+
+bool JobService::submit(Job job) const {
+  auto& state = *state_;
+  if (state.stop && state.stop->requested()) {
+    state.ledger.rejected.push_back(job.id);
+    tut::log("service", "job {} rejected: shutting down", job.id);
+    return false;
+  }
+  state.ledger.accepted.push_back(job.id);
+  state.queue.push_back(job);
+  state.wakeup.cancel();
+  return true;
+}
+
+namespace {
+
+asio::awaitable<void> worker(std::string name, std::shared_ptr<JobService::State> state) {
+  std::optional<Job> job;
+  std::exception_ptr error;
+  try {
+    for (;;) {
+      if (!state->queue.empty()) {
+        job = state->queue.front();
+        state->queue.pop_front();
+        tut::log(name, "job {} started ({})", job->id, tut::seconds(job->duration));
+        asio::steady_timer work(co_await asio::this_coro::executor, job->duration);
+        co_await work.async_wait(asio::use_awaitable);
+        state->ledger.done.push_back(job->id);
+        tut::log(name, "job {} done", job->id);
+        job.reset();
+      } else if (state->stop->requested()) {
+        tut::log(name, "no job left: stopping");
+        co_return;
+      } else {  // idle until a submit() or the Stop; a cancellation throws at the next await
+        co_await state->wakeup.async_wait(compat::as_tuple(asio::use_awaitable));
+      }
+    }
+  } catch (...) {
+    error = std::current_exception();
+  }
+  // Cancelled (or failed): report the job it held and the ones still queued, never drop one.
+  if (job) {
+    state->ledger.cancelled.push_back(job->id);
+    tut::log(name, "job {} cancelled", job->id);
+  }
+  for (; !state->queue.empty(); state->queue.pop_front()) {
+    state->ledger.cancelled.push_back(state->queue.front().id);
+    tut::log(name, "job {} cancelled before it started", state->queue.front().id);
+  }
+  std::rethrow_exception(error);
+}
+
+asio::awaitable<void> wake_on_stop(Stop stop, std::shared_ptr<JobService::State> state) {
+  co_await stop.wait();
+  state->wakeup.cancel();  // idle workers see the Stop and end
+}
+
+}  // namespace
+
+asio::awaitable<void> JobService::run(TaskGroup tasks, Stop stop) {
+  state_->stop = stop;
+  for (int i = 1; i <= state_->workers; ++i)
+    tasks.spawn(worker("worker-" + std::to_string(i), state_));
+  tasks.spawn(wake_on_stop(stop, state_));
+  co_return;
 }
 
 }  // namespace lesson022

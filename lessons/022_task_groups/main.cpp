@@ -19,6 +19,7 @@
 
 #include "log.hpp"
 #include "run.hpp"
+#include "job_service.hpp"
 #include "shutdown.hpp"
 #include "task_group.hpp"
 

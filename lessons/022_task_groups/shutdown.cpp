@@ -16,46 +16,6 @@
 
 namespace lesson022 {
 
-// -------------------------------------------------------------------------------------- Stop
-
-struct Stop::State {
-  explicit State(asio::any_io_executor executor) : timer(executor) {
-    timer.expires_at(asio::steady_timer::time_point::max());  // only request() ends a wait
-  }
-  asio::steady_timer timer;
-  bool requested = false;
-};
-
-Stop::Stop(asio::any_io_executor executor) : state_(std::make_shared<State>(executor)) {}
-
-void Stop::request() const {
-  if (state_->requested) return;
-  state_->requested = true;
-  state_->timer.cancel();  // wakes every wait()
-}
-
-bool Stop::requested() const { return state_->requested; }
-
-asio::awaitable<void> Stop::wait() const {
-  auto state = state_;
-  while (!state->requested) {
-    auto [error] = co_await state->timer.async_wait(compat::as_tuple(asio::use_awaitable));
-    // Aborted and not requested: it was the awaiting coroutine that was cancelled.
-    if (error && !state->requested) throw std::system_error(error, "Stop::wait()");
-  }
-}
-
-const char* to_string(Ending ending) {
-  switch (ending) {
-    case Ending::finished: return "finished";
-    case Ending::clean: return "clean";
-    case Ending::forced: return "forced";
-  }
-  return "?";
-}
-
-int exit_code(Ending ending) { return ending == Ending::forced ? 1 : 0; }
-
 // ------------------------------------------------------------------------------ run_service
 
 namespace {
@@ -144,90 +104,6 @@ asio::awaitable<Ending> run_service(Service service, milliseconds grace) {
   co_await with_task_group(std::move(body));
   if (supervision->failure) std::rethrow_exception(supervision->failure);
   co_return supervision->ending;
-}
-
-// ------------------------------------------------------------------------------- JobService
-
-struct JobService::State {
-  State(asio::any_io_executor executor, int count) : wakeup(executor), workers(count) {
-    wakeup.expires_at(asio::steady_timer::time_point::max());
-  }
-  asio::steady_timer wakeup;  // cancelled on each submit and on the Stop: idle workers look
-  int workers;
-  std::deque<Job> queue;
-  std::optional<Stop> stop;  // run()'s
-  Ledger ledger;
-};
-
-JobService::JobService(asio::any_io_executor executor, int workers)
-    : state_(std::make_shared<State>(executor, workers)) {}
-
-const Ledger& JobService::ledger() const { return state_->ledger; }
-
-bool JobService::submit(Job job) const {
-  auto& state = *state_;
-  if (state.stop && state.stop->requested()) {
-    state.ledger.rejected.push_back(job.id);
-    tut::log("service", "job {} rejected: shutting down", job.id);
-    return false;
-  }
-  state.ledger.accepted.push_back(job.id);
-  state.queue.push_back(job);
-  state.wakeup.cancel();
-  return true;
-}
-
-namespace {
-
-asio::awaitable<void> worker(std::string name, std::shared_ptr<JobService::State> state) {
-  std::optional<Job> job;
-  std::exception_ptr error;
-  try {
-    for (;;) {
-      if (!state->queue.empty()) {
-        job = state->queue.front();
-        state->queue.pop_front();
-        tut::log(name, "job {} started ({})", job->id, tut::seconds(job->duration));
-        asio::steady_timer work(co_await asio::this_coro::executor, job->duration);
-        co_await work.async_wait(asio::use_awaitable);
-        state->ledger.done.push_back(job->id);
-        tut::log(name, "job {} done", job->id);
-        job.reset();
-      } else if (state->stop->requested()) {
-        tut::log(name, "no job left: stopping");
-        co_return;
-      } else {  // idle until a submit() or the Stop; a cancellation throws at the next await
-        co_await state->wakeup.async_wait(compat::as_tuple(asio::use_awaitable));
-      }
-    }
-  } catch (...) {
-    error = std::current_exception();
-  }
-  // Cancelled (or failed): report the job it held and the ones still queued, never drop one.
-  if (job) {
-    state->ledger.cancelled.push_back(job->id);
-    tut::log(name, "job {} cancelled", job->id);
-  }
-  for (; !state->queue.empty(); state->queue.pop_front()) {
-    state->ledger.cancelled.push_back(state->queue.front().id);
-    tut::log(name, "job {} cancelled before it started", state->queue.front().id);
-  }
-  std::rethrow_exception(error);
-}
-
-asio::awaitable<void> wake_on_stop(Stop stop, std::shared_ptr<JobService::State> state) {
-  co_await stop.wait();
-  state->wakeup.cancel();  // idle workers see the Stop and end
-}
-
-}  // namespace
-
-asio::awaitable<void> JobService::run(TaskGroup tasks, Stop stop) {
-  state_->stop = stop;
-  for (int i = 1; i <= state_->workers; ++i)
-    tasks.spawn(worker("worker-" + std::to_string(i), state_));
-  tasks.spawn(wake_on_stop(stop, state_));
-  co_return;
 }
 
 }  // namespace lesson022

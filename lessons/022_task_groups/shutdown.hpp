@@ -7,24 +7,20 @@
 //
 // run_service(service, grace): on the first SIGINT or SIGTERM it requests the Stop (the
 // service stops accepting work, its tasks finish what they hold), gives them `grace` to end,
-// then cancels what is left. A second signal cancels at once. It returns how it ended, which
-// exit_code() turns into the process's status.
-// Compared with lesson 012's EchoServer::stop(): the same steps, but there they are written
-// for one server (close the acceptor, cancel idle reads, a drain timer). Here the service only
-// watches a Stop, and "cancel what is left" is one call, because every task of the service
-// runs in one TaskGroup: cancelling the group's parent cancels them all and still waits.
+// then cancels what is left; a second signal cancels at once. It returns how it ended, which
+// exit_code() turns into the process's status. Lesson 012's EchoServer::stop() takes the same
+// steps by hand for one server (close the acceptor, cancel idle reads, a drain timer); here the
+// service only watches a Stop, and "cancel what is left" is one call, because every task of the
+// service runs in one TaskGroup: cancelling the group's parent cancels them all and still
+// waits. The demonstration's service, JobService, is in job_service.hpp (optional reading).
 // Where C++ differs: asyncio's handler is a callback on the loop; Asio's signal_set turns the
 // signal into an ordinary completion on our executor, so no async-signal-safety rules apply.
 #pragma once
 
 #include <chrono>
 #include <csignal>
-#include <deque>
 #include <functional>
 #include <memory>
-#include <optional>
-#include <string>
-#include <vector>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
@@ -74,38 +70,5 @@ using Service = std::function<asio::awaitable<void>(TaskGroup, Stop)>;
 /// ExceptionGroup if a task failed. The signals are caught from the call until it returns.
 /// `service` is called once and kept alive until its tasks have ended.
 asio::awaitable<Ending> run_service(Service service, milliseconds grace);
-
-// ------------------------------------------------------ the demonstration's small service
-
-struct Job {
-  int id = 0;
-  milliseconds duration{100};
-};
-
-/// What happened to every job submitted: each id lands in `accepted` or `rejected`, and each
-/// accepted one ends in `done` or `cancelled`. Nothing is dropped silently.
-struct Ledger {
-  std::vector<int> accepted, rejected, done, cancelled;
-};
-
-/// A job queue with `workers` worker tasks. A handle: copies share the service (which holds a
-/// timer: the last copy must not outlive the io_context).
-class JobService {
- public:
-  JobService(asio::any_io_executor executor, int workers);
-  /// Queues `job` and returns true; once the Stop of run() is requested it returns false
-  /// (rejected: the caller knows the job will not run).
-  bool submit(Job job) const;
-  /// The Service: spawns the workers and a watcher into `tasks`. After the Stop the workers
-  /// finish every job already accepted, then end. A cancelled worker reports the job it was
-  /// running and the jobs still queued as cancelled. Logs as "worker-<n>".
-  asio::awaitable<void> run(TaskGroup tasks, Stop stop);
-  const Ledger& ledger() const;
-
-  struct State;
-
- private:
-  std::shared_ptr<State> state_;
-};
 
 }  // namespace lesson022

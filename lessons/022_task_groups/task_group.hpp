@@ -22,38 +22,22 @@
 // 5. A child's cancellation (child.cancel(), or a child that ends in operation_aborted) is
 //    not a failure.
 // 6. spawn() on a finished group throws std::runtime_error ("TaskGroup is finished").
-// Where C++ differs, and why:
-// - `async with` is a function (no co_await in a destructor): the body is a callable taking
-//   the group. asyncio cancels the parent task itself to interrupt the body; a coroutine in
-//   Asio cannot cancel its own frame, so the body runs as a child of its own, with its own
-//   cancellation signal, and with_task_group waits for it with the others.
-// - spawn() runs the child at once up to its first suspension (co_spawn from a coroutine on
-//   the same executor); asyncio's create_task only schedules it.
-// - Cancellation is Asio's (lesson 005): each child has a cancellation_signal bound to its
-//   co_spawn; cancelling emits a terminal request, which aborts the operation it waits in.
-// - Python's except* is syntax; here it is except_star(): it calls a handler with the
-//   ExceptionGroup of the matching exceptions and returns the rest (null if none) for you to
-//   rethrow. Python's BaseExceptionGroup (KeyboardInterrupt, SystemExit) has no counterpart.
-// - Threads: the children run on the executor of the coroutine that opened the group, and
-//   the group's state is not locked. On a multi-threaded io_context, open the group in a
-//   coroutine running on a strand; call spawn() and cancel() only from there.
-// - spawn() on a group that is shutting down throws operation_aborted (a cancellation, not
-//   asyncio's RuntimeError): a cancelled Asio coroutine runs on until its next co_await, so a
-//   child cancelled by the abort may still call spawn(); it then ends as cancelled, where a
-//   RuntimeError would add a failure that asyncio (which stops it at once) never sees.
-// - A parent already cancelled when it reaches `co_await with_task_group(...)` (with
-//   throw_if_cancelled on, the default) throws operation_aborted before the body runs; asyncio
-//   would run the body up to its first await. Either way no child is left behind.
-// - A Child handle may outlive the group: it shares the child's state.
+// Where C++ differs (more in how_it_is_built.hpp, which holds the machinery):
+// - `async with` is a function taking the body, built on lesson 021's exit stack; the body
+//   runs as a child of its own (an Asio coroutine cannot cancel its own frame, as asyncio
+//   cancels the parent task to interrupt the body).
+// - spawn() runs the child at once up to its first suspension (asyncio only schedules it); on
+//   a group that is shutting down it throws operation_aborted (asyncio: RuntimeError).
+// - except* is a function returning the rest to rethrow; no BaseExceptionGroup.
+// - Not locked: on a multi-threaded io_context open the group in a coroutine on a strand
+//   (the children run on that executor); call spawn() and cancel() only from there.
 #pragma once
 
 #include <cstddef>
-#include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -61,11 +45,9 @@
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
+
+#include "exit_stack.hpp"  // lesson 021
 
 namespace lesson022 {
 
@@ -88,20 +70,9 @@ class ExceptionGroup : public std::exception {
 /// a plain exception: it is then matched as a whole (returned as is, not wrapped).
 std::pair<std::exception_ptr, std::exception_ptr> split(
     std::exception_ptr error, const std::function<bool(std::exception_ptr)>& condition);
-
 /// split() on a type: leaves that are an E (or derive from E).
 template <typename E>
-std::pair<std::exception_ptr, std::exception_ptr> split(std::exception_ptr error) {
-  return split(std::move(error), [](std::exception_ptr leaf) {
-    try {
-      std::rethrow_exception(leaf);
-    } catch (const E&) {
-      return true;
-    } catch (...) {
-      return false;
-    }
-  });
-}
+std::pair<std::exception_ptr, std::exception_ptr> split(std::exception_ptr error);
 
 /// `except* E as eg: handler(eg)`. If `error` holds E's, calls handler with an ExceptionGroup
 /// of them (a plain E is wrapped in one with an empty message, as Python does) and returns
@@ -109,44 +80,9 @@ std::pair<std::exception_ptr, std::exception_ptr> split(std::exception_ptr error
 /// left. If the handler throws, its exception is thrown, grouped with the rest if any is
 /// left: ExceptionGroup("", {raised, rest}), Python's rule.
 template <typename E, typename Handler>
-std::exception_ptr except_star(std::exception_ptr error, Handler handler) {
-  static_assert(!std::is_base_of_v<ExceptionGroup, E>, "except* cannot match ExceptionGroup");
-  auto [matched, rest] = split<E>(std::move(error));
-  if (!matched) return rest;
-  try {
-    std::rethrow_exception(matched);
-  } catch (const ExceptionGroup& group) {
-    try {
-      handler(group);
-      return rest;
-    } catch (...) {
-      if (!rest) throw;
-      throw ExceptionGroup("", {std::current_exception(), rest});
-    }
-  } catch (...) {  // a plain E: the handler still receives a group
-    ExceptionGroup group("", {matched});
-    try {
-      handler(group);
-      return rest;
-    } catch (...) {
-      if (!rest) throw;
-      throw ExceptionGroup("", {std::current_exception(), rest});
-    }
-  }
-}
+std::exception_ptr except_star(std::exception_ptr error, Handler handler);
 
-/// What the group knows about one child; the cancellation signal is bound to its co_spawn.
-struct ChildState {
-  explicit ChildState(const asio::any_io_executor& executor);
-  asio::cancellation_signal signal;
-  // Wakes Child::wait() by being destroyed when the child ends: like every Asio I/O object it
-  // must not outlive its io_context, and a Child handle may (to read result() later).
-  std::optional<asio::steady_timer> ended;
-  std::uint64_t number = 0;  // spawn order: siblings are cancelled in that order
-  bool done = false;
-  bool is_body = false;
-  std::exception_ptr error;  // null, a failure, or operation_aborted
-};
+struct ChildState;  // how_it_is_built.hpp
 
 /// The handle tg.create_task() returns. Cheap to copy; may outlive the group.
 template <typename T = void>
@@ -154,46 +90,22 @@ class Child {
  public:
   /// Task.cancel(): a terminal cancellation of this child only; not a failure of the group.
   /// Returns false, doing nothing, once it has ended.
-  bool cancel() const {
-    if (state_->done) return false;
-    state_->signal.emit(asio::cancellation_type::terminal);
-    return true;
-  }
-  bool done() const { return state_->done; }
-  /// Ended by a cancellation (operation_aborted).
-  bool cancelled() const;
+  bool cancel() const;
+  bool done() const;
+  bool cancelled() const;  // ended by a cancellation (operation_aborted)
   /// Task.result(): its value, or rethrows its exception; std::logic_error if still running
   /// (asyncio's InvalidStateError).
-  T result() const {
-    if (!state_->done) throw std::logic_error("Child::result(): the child is still running");
-    if (state_->error) std::rethrow_exception(state_->error);
-    if constexpr (!std::is_void_v<T>) return *state_->value;
-  }
-
+  T result() const;
   /// `await task`: waits until it ends, then result(). If the awaiting coroutine is cancelled,
   /// the child is cancelled too (as in asyncio), and operation_aborted is thrown once it ended.
-  asio::awaitable<T> wait() const {
-    auto state = state_;
-    co_await wait_for(state);
-    co_return Child(state).result();
-  }
+  asio::awaitable<T> wait() const;
 
-  struct State : ChildState {
-    using ChildState::ChildState;
-    std::optional<std::conditional_t<std::is_void_v<T>, bool, T>> value;
-  };
+  struct State;
   explicit Child(std::shared_ptr<State> state) : state_(std::move(state)) {}
 
  private:
   std::shared_ptr<State> state_;
 };
-
-bool is_cancelled(const ChildState& child);
-asio::awaitable<void> wait_for(std::shared_ptr<ChildState> child);
-template <typename T>
-bool Child<T>::cancelled() const {
-  return is_cancelled(*state_);
-}
 
 class TaskGroup;
 template <typename Body, typename Result = std::invoke_result_t<Body&, TaskGroup>>
@@ -210,41 +122,18 @@ class TaskGroup {
   Child<T> spawn(asio::awaitable<T> task) const {
     return start(std::move(task), false);
   }
-
   /// Children (and the body) still running.
   std::size_t running() const;
 
   struct State;
 
- private:
+ private:  // the machinery: how_it_is_built.hpp and .cpp
   template <typename Body, typename Result>
   friend Result with_task_group(Body body);
   explicit TaskGroup(asio::any_io_executor executor);
-
   template <typename T>
-  Child<T> start(asio::awaitable<T> task, bool is_body) const {
-    check_open();  // first: after the group, its executor's io_context may be gone
-    auto child = std::make_shared<typename Child<T>::State>(executor());
-    child->is_body = is_body;
-    admit(child);  // before co_spawn: the child may run (and end) before co_spawn returns
-    auto on_done = [group = state_, child](std::exception_ptr error, auto... value) {
-      if constexpr (sizeof...(value) > 0)
-        if (!error) child->value.emplace(std::move(value)...);
-      ended(group, child, error);
-    };
-    asio::co_spawn(executor(), std::move(task),
-                   asio::bind_cancellation_slot(child->signal.slot(), std::move(on_done)));
-    return Child<T>(child);
-  }
-  const asio::any_io_executor& executor() const;
-  void check_open() const;
-  void admit(std::shared_ptr<ChildState> child) const;
-  static void ended(std::shared_ptr<State> group, std::shared_ptr<ChildState> child,
-                    std::exception_ptr error);
-  // Waits until the body and every child have ended, forwarding the parent's cancellation;
-  // returns what with_task_group must throw (null: nothing). Never throws.
-  asio::awaitable<std::exception_ptr> join();
-
+  Child<T> start(asio::awaitable<T> task, bool is_body) const;
+  lesson021::Exit exit() const;  // __aexit__: waits until every child has ended
   std::shared_ptr<State> state_;
 };
 
@@ -252,21 +141,23 @@ class TaskGroup {
 /// group and returns an asio::awaitable<R>; it runs as a task of its own (so a failure can
 /// cancel it). Returns its value once it and every child have ended; throws an
 /// ExceptionGroup of the failures, or operation_aborted if the parent was cancelled.
-/// With g++ 12, build the body lambda in a variable first, then co_await
-/// with_task_group(std::move(body)). The lambda stays alive here while its coroutine runs.
+/// With g++ 12, build the body lambda in a variable first (it stays alive here meanwhile).
 template <typename Body, typename Result>
 Result with_task_group(Body body) {
   using R = typename Result::value_type;
   TaskGroup group(co_await asio::this_coro::executor);
-  Child<R> main = group.start(body(group), true);
-  // A cancellation recorded in the parent would make the co_await of join() throw before it
-  // starts, leaving the children unwaited: turn the check off around it (lesson 021).
-  const bool was_checking = co_await asio::this_coro::throw_if_cancelled();
-  co_await asio::this_coro::throw_if_cancelled(false);
-  std::exception_ptr error = co_await group.join();
-  co_await asio::this_coro::throw_if_cancelled(was_checking);
-  if (error) std::rethrow_exception(error);
-  co_return main.result();
+  // Lesson 021's `async with`: the exit runs however the scope is left, also after the
+  // parent's cancellation (its awaits complete), and its error (the ExceptionGroup, or the
+  // cancellation) is what propagates.
+  auto scope = [group, body = std::move(body)](lesson021::AsyncExitStack& stack) mutable
+      -> asio::awaitable<std::optional<Child<R>>> {
+    stack.push_async_exit(group.exit());
+    co_return group.start(body(group), true);  // the body: a child like the others
+  };
+  std::optional<Child<R>> main = co_await lesson021::with_exit_stack(std::move(scope));
+  co_return main->result();
 }
 
 }  // namespace lesson022
+
+#include "how_it_is_built.hpp"  // the templates' code
