@@ -29,6 +29,7 @@
 #include <asio/use_future.hpp>
 #include <asio/write.hpp>
 
+#include "command_line.hpp"
 #include "compat.hpp"
 #include "log.hpp"
 #include "streams.hpp"
@@ -39,6 +40,7 @@ using lesson012::echo_conversation;
 using lesson012::EchoServer;
 using lesson012::LineClient;
 using lesson012::ServerOptions;
+using lesson012::WriteQueue;
 using lesson012::tcp;
 using tut::test::ContainsSubstring;
 
@@ -1011,4 +1013,178 @@ TEST_CASE("a write completes only once the kernel has taken every byte (more tha
     co_return read_at_completion.value();
   }(), 120s);
   CHECK(read_when_written > 0);
+}
+
+// ------------------------------------------------------------------------------------------
+// One writer per socket: WriteQueue, and broadcast() as a second producer.
+
+namespace {
+/// A connected pair of sockets on 127.0.0.1: (ours, the peer's).
+asio::awaitable<std::pair<tcp::socket, tcp::socket>> socket_pair() {
+  auto executor = co_await asio::this_coro::executor;
+  tcp::acceptor acceptor(executor, {asio::ip::address_v4::loopback(), 0});
+  tcp::socket ours(executor);
+  co_await ours.async_connect(acceptor.local_endpoint(), asio::use_awaitable);
+  tcp::socket peer = co_await acceptor.async_accept(asio::use_awaitable);
+  co_return std::pair<tcp::socket, tcp::socket>(std::move(ours), std::move(peer));
+}
+
+/// How many runs of one repeated byte `text` holds ("aabba": 3).
+std::size_t runs_in(const std::string& text) {
+  std::size_t runs = text.empty() ? 0 : 1;
+  for (std::size_t i = 1; i < text.size(); ++i) runs += text[i] != text[i - 1];
+  return runs;
+}
+}  // namespace
+
+TEST_CASE("two async_writes at once on one socket interleave their bytes (why WriteQueue exists)") {
+  // Asio's rule: no other write on a stream until an async_write has completed. async_write
+  // is a loop of write_some calls (64 KiB at most each), and two such loops take turns.
+  auto received = run_to_completion([]() -> asio::awaitable<std::string> {
+    auto sockets = co_await socket_pair();
+    tcp::socket& socket = sockets.first;
+    tcp::socket& peer = sockets.second;
+    const std::string a(256 * 1024, 'a'), b(256 * 1024, 'b');
+    std::string got(a.size() + b.size(), '\0');
+    using namespace asio::experimental::awaitable_operators;
+    auto write_a = asio::async_write(socket, asio::buffer(a), asio::use_awaitable);
+    auto write_b = asio::async_write(socket, asio::buffer(b), asio::use_awaitable);
+    auto read_all = asio::async_read(peer, asio::buffer(got), asio::use_awaitable);
+    auto all = std::move(write_a) && std::move(write_b) && std::move(read_all);
+    co_await std::move(all);
+    co_return got;
+  }());
+  INFO("runs of one letter: " << runs_in(received));
+  CHECK(runs_in(received) > 2);  // 2 would be each message whole
+}
+
+TEST_CASE("WriteQueue: two producers' messages arrive whole and in the order they were queued") {
+  auto result = run_to_completion([]() -> asio::awaitable<std::pair<std::string, std::string>> {
+    auto sockets = co_await socket_pair();
+    tcp::socket& socket = sockets.first;
+    tcp::socket& peer = sockets.second;
+    WriteQueue queue(socket);
+    std::string expected;  // every message, in the order it was queued
+    // Producer 1 awaits each of its messages (write() = write + drain); producer 2 only
+    // queues (push()), in the middle of producer 1's writes. Messages of 200 KiB: each takes
+    // several write_some calls, so any second writer would cut into them.
+    auto message = [](char letter, int i) {
+      return fmt::format("{}{}:", letter, i) + std::string(200 * 1024, letter) + "\n";
+    };
+    auto first = [&]() -> asio::awaitable<void> {
+      for (int i = 0; i < 4; ++i) {
+        auto text = message('a', i);
+        expected += text;
+        auto error = co_await queue.write(text);
+        CHECK(!error);
+      }
+    };
+    auto second = [&]() -> asio::awaitable<void> {
+      for (int i = 0; i < 4; ++i) {
+        auto text = message('b', i);
+        expected += text;
+        queue.push(text);
+        co_await sleep_for(1ms);  // let producer 1 queue its next one in between
+      }
+    };
+    std::string got;
+    auto reader = [&]() -> asio::awaitable<void> {
+      std::string chunk(64 * 1024, '\0');
+      for (;;) {
+        auto [error, n] = co_await peer.async_read_some(asio::buffer(chunk),
+                                                        compat::as_tuple(asio::use_awaitable));
+        got.append(chunk.data(), n);
+        if (error) co_return;  // eof: the writer is done and closed its side
+      }
+    };
+    auto producers = [&]() -> asio::awaitable<void> {
+      using namespace asio::experimental::awaitable_operators;
+      auto both = first() && second();
+      co_await std::move(both);
+      queue.close();  // run() returns once everything queued is written
+    };
+    auto writer = [&]() -> asio::awaitable<void> {
+      auto error = co_await queue.run();
+      CHECK(!error);
+      socket.shutdown(tcp::socket::shutdown_send);
+    };
+    using namespace asio::experimental::awaitable_operators;
+    auto everything = producers() && writer() && reader();
+    co_await std::move(everything);
+    co_return std::make_pair(expected, got);
+  }());
+  CHECK(result.second.size() == result.first.size());
+  CHECK((result.second == result.first));  // not even one byte out of place
+}
+
+TEST_CASE("WriteQueue: after a failed write, write() reports the error and push() is ignored") {
+  run_to_completion([]() -> asio::awaitable<void> {
+    auto sockets = co_await socket_pair();
+    tcp::socket& socket = sockets.first;  // sockets.second, the peer, stays open unread
+    WriteQueue queue(socket);
+    socket.shutdown(tcp::socket::shutdown_send);  // every write now fails (EPIPE)
+    auto writer = [&]() -> asio::awaitable<void> {
+      auto error = co_await queue.run();
+      CHECK(error == asio::error::broken_pipe);
+    };
+    auto producer = [&]() -> asio::awaitable<void> {
+      auto error = co_await queue.write("lost\n");
+      CHECK(error == asio::error::broken_pipe);
+      queue.push("ignored\n");  // nobody would write it: it must not wait for ever
+    };
+    using namespace asio::experimental::awaitable_operators;
+    auto both = writer() && producer();
+    co_await std::move(both);
+  }());
+}
+
+TEST_CASE("broadcast() reaches every client") {
+  auto stats = run_to_completion(with_server(small_options(), [](EchoServer* server,
+                                                                 std::string port)
+                                                                  -> asio::awaitable<void> {
+    auto one = co_await LineClient::connect("127.0.0.1", port);
+    auto two = co_await LineClient::connect("127.0.0.1", port);
+    while (server->stats().active < 2) co_await sleep_for(5ms);
+    server->broadcast("notice: hello all\n");
+    {
+      auto got = co_await one.read_line();
+      CHECK(got == "notice: hello all\n");
+    }
+    {
+      auto got = co_await two.read_line();
+      CHECK(got == "notice: hello all\n");
+    }
+    co_await one.write("still echoed\n");  // and the echo goes on as before
+    {
+      auto got = co_await one.read_line();
+      CHECK(got == "still echoed\n");
+    }
+  }));
+  CHECK(stats.lines_echoed == 1);
+}
+
+TEST_CASE("broadcast() during an echo under way arrives after that echo, never inside it") {
+  auto options = small_options();
+  options.max_line = 16 << 20;
+  run_to_completion(with_server(options, [](EchoServer* server, std::string)
+                                              -> asio::awaitable<void> {
+    auto executor = co_await asio::this_coro::executor;
+    tcp::socket socket(executor);
+    socket.open(tcp::v4());
+    socket.set_option(asio::socket_base::receive_buffer_size(8192));
+    co_await socket.async_connect(
+        tcp::endpoint(asio::ip::address_v4::loopback(), server->port()), asio::use_awaitable);
+    LineClient client(std::move(socket));
+    // 6 MiB: more than the kernel buffers hold, so the echo is still being written (many
+    // write_some calls to go) when the broadcast comes. A second async_write would cut in.
+    auto big = line_of(6 << 20, 'e');
+    co_await client.write(big);
+    std::string first(1, '\0');
+    co_await asio::async_read(client.socket(), asio::buffer(first), asio::use_awaitable);
+    server->broadcast("notice: in between\n");
+    auto rest = co_await client.read_line();
+    CHECK((rest && first + *rest == big));  // the echo whole
+    auto next = co_await client.read_line();
+    CHECK(next == "notice: in between\n");  // then the notice
+  }));
 }

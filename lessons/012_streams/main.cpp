@@ -1,30 +1,24 @@
-// Lesson 012 demo: a TCP echo server and six clients in one process, then Ctrl-C.
+// Lesson 012 demo: a TCP echo server, six clients and a broadcast in one process, then
+// Ctrl-C; then two writers on one socket, without and with a WriteQueue.
 //   012_streams                      the demonstration (no network access beyond 127.0.0.1)
 //   012_streams --serve [--port P]   a server to `nc 127.0.0.1 P` into; Ctrl-C stops it
 //   012_streams --connect HOST PORT  an interactive client: type lines, see the echoes
-#include <cerrno>
-#include <condition_variable>
 #include <csignal>
-#include <cstdlib>
-#include <deque>
-#include <mutex>
-#include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include <signal.h>
 #include <unistd.h>
 
-#include <asio/co_spawn.hpp>
-#include <asio/io_context.hpp>
+#include <asio/read.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
-#include <asio/use_future.hpp>
+#include <asio/write.hpp>
 #include <fmt/core.h>
 
+#include "command_line.hpp"
 #include "compat.hpp"
 #include "log.hpp"
 #include "run.hpp"
@@ -77,13 +71,18 @@ asio::awaitable<void> visitor(std::string name, std::string port, std::chrono::m
   tut::log(name, "the server closed the connection");
 }
 
+asio::awaitable<void> broadcast_at(EchoServer* server, std::chrono::milliseconds when) {
+  co_await sleep_until(when);
+  server->broadcast("notice: the server stops at 2.0s\n");  // a second writer to each socket
+}
+
 asio::awaitable<void> send_sigint_at(std::chrono::milliseconds when) {
   co_await sleep_until(when);
   tut::log("main", "kill(getpid(), SIGINT), as Ctrl-C would");
   ::kill(::getpid(), SIGINT);
 }
 
-asio::awaitable<void> demo() {
+asio::awaitable<void> serve_six_clients() {
   auto executor = co_await asio::this_coro::executor;
   lesson012::ServerOptions options;
   options.max_line = 64;
@@ -105,7 +104,7 @@ asio::awaitable<void> demo() {
       visitor("mallory", port, 1000ms, {std::string(100, 'x')}) &&  // longer than max_line
       visitor("dawdler", port, 1100ms, {}, false) &&               // says nothing: idle
       visitor("zoe", port, 1700ms, {"still here"}, false) &&       // still there at Ctrl-C
-      send_sigint_at(2000ms);
+      broadcast_at(&server, 1800ms) && send_sigint_at(2000ms);
   auto serving = server.serve() && server.stop_on_signals();
   co_await (std::move(serving) && std::move(clients));
 
@@ -119,179 +118,47 @@ asio::awaitable<void> demo() {
   }
 }
 
-int usage(int status) {
-  auto* out = status == 0 ? stdout : stderr;
-  fmt::print(out,
-             "usage: 012_streams                   a demonstration: a server, six clients, Ctrl-C\n"
-             "       012_streams --serve [--host A] [--port P] [--max-line N] [--idle-timeout S]\n"
-             "                           [--grace S]\n"
-             "                                     an echo server until Ctrl-C (or SIGTERM); a\n"
-             "                                     second Ctrl-C closes the remaining sessions\n"
-             "                                     at once. Defaults: host 127.0.0.1 (an IPv4 or\n"
-             "                                     IPv6 address: ::1, 0.0.0.0, ::), port 0 = any\n"
-             "                                     free port, max line 65536 bytes, idle timeout\n"
-             "                                     60 s (nothing sent, or echoes not read), grace\n"
-             "                                     2 s for echoes under way at Ctrl-C;\n"
-             "                                     try it with: nc 127.0.0.1 P\n"
-             "       012_streams --connect HOST PORT\n"
-             "                                     an interactive client (HOST may be [::1]):\n"
-             "                                     stdin goes to the server, its replies are\n"
-             "                                     printed; exits 1 if the server closes first\n"
-             "       012_streams --help            this text\n");
-  return status;
+/// Two producers write 256 KiB each to one socket; the peer reads both. Returns how many runs
+/// of one letter it got: 2 is whole, more is interleaved.
+asio::awaitable<std::size_t> two_writers(bool with_queue) {
+  auto executor = co_await asio::this_coro::executor;
+  tcp::acceptor acceptor(executor, {asio::ip::address_v4::loopback(), 0});
+  tcp::socket socket(executor);
+  co_await socket.async_connect(acceptor.local_endpoint(), asio::use_awaitable);
+  tcp::socket peer = co_await acceptor.async_accept(asio::use_awaitable);
+  const std::string a(256 * 1024, 'a'), b(256 * 1024, 'b');
+  std::string got(a.size() + b.size(), '\0');
+  using namespace asio::experimental::awaitable_operators;
+  auto read_all = asio::async_read(peer, asio::buffer(got), asio::use_awaitable);
+  if (with_queue) {
+    lesson012::WriteQueue queue(socket);
+    queue.push(a);
+    queue.push(b);
+    queue.close();  // run() returns once both are written
+    auto both = queue.run() && std::move(read_all);
+    co_await std::move(both);
+  } else {
+    // NOT allowed: a second async_write on a socket before the first one has completed.
+    auto write_a = asio::async_write(socket, asio::buffer(a), asio::use_awaitable);
+    auto write_b = asio::async_write(socket, asio::buffer(b), asio::use_awaitable);
+    auto all = std::move(write_a) && std::move(write_b) && std::move(read_all);
+    co_await std::move(all);
+  }
+  std::size_t runs = 1;
+  for (std::size_t i = 1; i < got.size(); ++i) runs += got[i] != got[i - 1];
+  co_return got.front() == 'a' ? runs : runs + 1000;  // 'b' first: out of order
 }
 
-std::optional<unsigned long> number(std::string_view text, unsigned long max) {
-  if (text.empty() || text.find_first_not_of("0123456789") != std::string_view::npos)
-    return std::nullopt;
-  auto value = std::strtoul(std::string(text).c_str(), nullptr, 10);
-  if (value > max || text.size() > 12) return std::nullopt;
-  return value;
-}
-
-/// --serve's stdout. The server logs every connection; if it printed on the event loop's
-/// thread, a stdout that nobody reads (a full pipe, a terminal on hold) would freeze every
-/// client. So lines go into a queue, and a thread of their own writes them out. If stdout
-/// is not read, the queue stops growing at 1000 lines: the rest is dropped, and counted.
-class BackgroundLog {
- public:
-  BackgroundLog() { std::thread([this] { write_lines(); }).detach(); }
-
-  void add(std::string line) {
-    std::lock_guard lock(mutex_);
-    if (lines_.size() >= 1000) {
-      ++dropped_;
-      return;
-    }
-    lines_.push_back(std::move(line));
-    changed_.notify_all();
-  }
-
-  /// At exit: waits for the queue to be written, at most `limit` (stdout may never be read).
-  void flush(std::chrono::seconds limit) {
-    std::unique_lock lock(mutex_);
-    changed_.wait_for(lock, limit, [this] { return lines_.empty() && !writing_; });
-  }
-
- private:
-  void write_lines() {  // the writer thread; it may block in write() for ever
-    std::unique_lock lock(mutex_);
-    for (;;) {
-      changed_.wait(lock, [this] { return !lines_.empty(); });
-      std::string text = std::move(lines_.front());
-      lines_.pop_front();
-      if (dropped_ > 0) text += fmt::format("({} log line(s) dropped: stdout was not read)\n",
-                                            std::exchange(dropped_, 0));
-      writing_ = true;
-      lock.unlock();
-      for (std::string_view left = text; !left.empty();) {
-        auto n = ::write(STDOUT_FILENO, left.data(), left.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;  // e.g. EPIPE: nobody reads any more (SIGPIPE is ignored)
-        left.remove_prefix(static_cast<std::size_t>(n));
-      }
-      lock.lock();
-      writing_ = false;
-      changed_.notify_all();
-    }
-  }
-
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<std::string> lines_;
-  std::uint64_t dropped_ = 0;
-  bool writing_ = false;
-};
-
-int serve(std::vector<std::string_view> args) {
-  std::string host = "127.0.0.1";
-  unsigned long port = 0;
-  lesson012::ServerOptions options;
-  for (std::size_t i = 0; i < args.size(); i += 2) {
-    auto flag = args[i];
-    std::optional<unsigned long> value;
-    bool known = flag == "--host" || flag == "--port" || flag == "--max-line" ||
-                 flag == "--idle-timeout" || flag == "--grace";
-    if (!known) {
-      fmt::print(stderr, "012_streams: unknown option '{}'\n", flag);
-      return usage(2);
-    }
-    if (i + 1 >= args.size()) {
-      fmt::print(stderr, "012_streams: {} needs a value\n", flag);
-      return 2;
-    }
-    if (flag == "--host") {
-      host = args[i + 1];
-      continue;
-    }
-    if (flag == "--port") value = number(args[i + 1], 65535);
-    if (flag == "--max-line") value = number(args[i + 1], 1ul << 30);
-    if (flag == "--idle-timeout" || flag == "--grace") value = number(args[i + 1], 86400);
-    if (!value || (flag != "--port" && flag != "--grace" && *value == 0)) {
-      fmt::print(stderr, "012_streams: {} needs a number ({})\n", flag,
-                 flag == "--port" ? "0-65535" : flag == "--max-line" ? "bytes, > 0"
-                                 : flag == "--grace"                 ? "seconds"
-                                                                     : "seconds, > 0");
-      return 2;
-    }
-    if (flag == "--port") port = *value;
-    if (flag == "--max-line") options.max_line = *value;
-    if (flag == "--idle-timeout") options.idle_timeout = std::chrono::seconds(*value);
-    if (flag == "--grace") options.shutdown_grace = std::chrono::seconds(*value);
-  }
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  asio::error_code bad_address;
-  auto address = asio::ip::make_address(host, bad_address);
-  if (bad_address) {
-    fmt::print(stderr, "012_streams: --host needs an IPv4 or IPv6 address, not '{}'\n", host);
-    return 2;
-  }
-
-  // A write to a pipe whose reader has gone (`--serve | head -n 1`) would kill the process
-  // with SIGPIPE; ignored, it fails with EPIPE instead and the server goes on.
-  std::signal(SIGPIPE, SIG_IGN);
-  auto* log = new BackgroundLog;  // never deleted: its thread may be stuck in write() at exit
-  options.log = [log](std::string_view task, std::string_view message) {
-    log->add(fmt::format("[{:>5}] {:<9} {}\n", tut::seconds(tut::elapsed()), task, message));
-  };
-
-  // One thread runs this io_context; the default (locking) concurrency hint keeps stop()
-  // callable from any other thread, as EchoServer documents.
-  asio::io_context io_context(1);
-  std::optional<EchoServer> server;
-  auto shown = address.is_v6() ? fmt::format("[{}]", host) : host;
-  try {
-    tcp::endpoint where(address, static_cast<unsigned short>(port));
-    server.emplace(io_context.get_executor(), where, options);
-  } catch (const std::system_error& e) {
-    fmt::print(stderr, "012_streams: cannot listen on {}:{}: {}\n", shown, port,
-               e.code().message());
-    return 1;
-  }
-  log->add(fmt::format("listening on {}:{} (max line {} bytes, idle timeout {}); "
-                       "try: nc {} {}; Ctrl-C stops\n",
-                       shown, server->port(), options.max_line,
-                       tut::seconds(options.idle_timeout), host, server->port()));
-  asio::co_spawn(io_context, server->serve(), tut::rethrow);
-  asio::co_spawn(io_context, server->stop_on_signals(), tut::rethrow);
-  io_context.run();  // returns by itself once the server has shut down
-  log->add(fmt::format("stopped: {} connections, {} lines echoed\n", server->stats().accepted,
-                       server->stats().lines_echoed));
-  log->flush(std::chrono::seconds(2));
-  return 0;
-}
-
-int connect(std::string host, std::string port) {
-  asio::io_context io_context(1);
-  auto print = [](std::string_view line) {
-    fmt::print("{}", line);
-    std::fflush(stdout);
-  };
-  auto status = asio::co_spawn(
-      io_context, lesson012::interactive_client(host, port, STDIN_FILENO, print), asio::use_future);
-  io_context.run();
-  return status.get();
+asio::awaitable<void> demo() {
+  co_await serve_six_clients();
+  // Not timed (printed without the clock): how long 512 KiB take depends on the machine.
+  fmt::print("Two producers on one socket, 256 KiB of 'a' then 256 KiB of 'b':\n");
+  auto runs = co_await two_writers(false);
+  fmt::print("  an async_write each, at once: the peer got them {}\n",
+             runs == 2 ? "whole" : fmt::format("interleaved, in {} pieces", runs));
+  runs = co_await two_writers(true);
+  fmt::print("  through a WriteQueue (one writer): the peer got them {}\n",
+             runs == 2 ? "whole, in order" : fmt::format("in {} pieces", runs));
 }
 
 }  // namespace
@@ -303,10 +170,10 @@ int main(int argc, char* argv[]) {
     fmt::print("io_context.run() returned by itself: no work left\n");
     return 0;
   }
-  if (args[0] == "--help" || args[0] == "-h") return usage(0);
-  if (args[0] == "--serve") return serve({args.begin() + 1, args.end()});
+  if (args[0] == "--help" || args[0] == "-h") return lesson012::usage(0);
+  if (args[0] == "--serve") return lesson012::serve_main({args.begin() + 1, args.end()});
   if (args[0] == "--connect" && args.size() == 3)
-    return connect(std::string(args[1]), std::string(args[2]));
+    return lesson012::connect_main(std::string(args[1]), std::string(args[2]));
   fmt::print(stderr, "012_streams: unexpected arguments\n");
-  return usage(2);
+  return lesson012::usage(2);
 }

@@ -1,40 +1,25 @@
-// Lesson 012: streams. A real TCP line-echo server and its client, the C++ spelling of
+// Lesson 012: streams. A TCP line-echo server and its client, the C++ spelling of
 //
 //     async def handle(reader, writer):
 //         while line := await reader.readline():
 //             writer.write(line); await writer.drain()
-//         writer.close(); await writer.wait_closed()
 //     server = await asyncio.start_server(handle, "127.0.0.1", 0)
-//     async with server: await server.serve_forever()
 //
 // and of `reader, writer = await asyncio.open_connection(host, port)` on the client side.
 //
 // Where Asio differs from asyncio:
-// - There is no StreamReader/StreamWriter pair: a tcp::socket is both, and the buffer that
-//   StreamReader keeps inside is yours (a std::string read with asio::async_read_until).
-// - asio::dynamic_buffer(s, max) is StreamReader's `limit`: a line longer than `max` fails
-//   with asio::error::not_found where asyncio raises LimitOverrunError (ValueError from
-//   readline()). Either way memory stays bounded.
-// - asyncio's writer.write() copies into the transport's buffer, without limit, and drain()
-//   waits only while that buffer is above its high-water mark (64 KiB): it may return with
-//   that much still unsent. asio::async_write keeps no buffer of its own: it completes when
-//   the kernel has taken every byte, so the data must live until then.
-// - End of stream is asio::error::eof, where readline() returns b"" and readexactly()
-//   raises IncompleteReadError. StreamReader's other reads: read(n) is
-//   socket.async_read_some(asio::buffer(buf)), readexactly(n) is
-//   asio::async_read(socket, asio::buffer(buf, n)), readuntil(sep) is async_read_until with
-//   a string delimiter.
-// - Shutting down is yours to write: Server.close() stops accepting, but the sessions, the
-//   idle timeouts and the drain deadline (asyncio 3.13's close_clients()/abort_clients())
-//   are the few lines of EchoServer::stop() below.
-// - Every wait for a client has a deadline, in both directions: a client that sends nothing,
-//   or sends without ever reading its echoes (so that our write cannot finish), is closed
-//   after idle_timeout. asyncio's drain() would wait for such a client forever.
+// - A tcp::socket is reader and writer; the reader's buffer is yours (a std::string read with
+//   async_read_until). dynamic_buffer(s, max) is `limit`: longer fails with error::not_found.
+// - StreamWriter queues whatever write() gets, from anyone. async_write has no queue: it
+//   writes from YOUR memory until the kernel has taken every byte, and Asio allows one
+//   async_write per socket at a time (two at once interleave their bytes): hence WriteQueue.
+// - End of stream is asio::error::eof, where readline() returns b"". Deadlines (idle_timeout)
+//   and shutdown (stop()) are yours to write: how_it_is_built.hpp. Programs: command_line.hpp.
 #pragma once
 
 #include <chrono>
-#include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <list>
 #include <memory>
@@ -43,7 +28,6 @@
 #include <string_view>
 #include <vector>
 
-#include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/signal_set.hpp>
@@ -57,74 +41,82 @@ namespace lesson012 {
 using asio::ip::tcp;
 using std::chrono::milliseconds;
 
-/// The server's limits: StreamReader's `limit`, an idle timeout, and a drain deadline.
+/// One socket's outgoing messages, written by ONE coroutine, run(): one async_write at a
+/// time, in the order they were pushed, whoever pushed them. asyncio's transport buffer.
+class WriteQueue {
+ public:
+  explicit WriteQueue(tcp::socket& socket);
+  /// writer.write(message): queues it (the queue owns the bytes) and returns at once.
+  void push(std::string message);
+  /// write() + drain(): queues it, waits until it is written; the writer's error, if any.
+  asio::awaitable<asio::error_code> write(std::string message);
+  /// The writer, until close() and an empty queue, or until a write fails (its error).
+  asio::awaitable<asio::error_code> run();
+  void close();  ///< no more messages: run() returns once those queued are written
+
+ private:
+  tcp::socket& socket_;
+  std::deque<std::string> queue_;  // deque: push_back() never moves the message being written
+  asio::steady_timer changed_;     // never expires: cancel() wakes whoever waits on it
+  std::uint64_t pushed_ = 0, written_ = 0;
+  asio::error_code error_;
+  bool closed_ = false;
+};
+
+/// The server's limits: the reader's `limit`, an idle timeout, and a drain deadline.
 struct ServerOptions {
-  /// Longest accepted line, '\n' included. A longer one gets an error line, then the
-  /// connection is closed once the client has closed its side (or after idle_timeout).
-  std::size_t max_line = 64 * 1024;
-  /// A client that sends nothing for this long is told so ("bye: idle for ...") and closed.
-  /// The same deadline bounds every write: a client that sends but does not read its echoes
-  /// (so that our write cannot finish) is closed after this long, without a goodbye.
+  std::size_t max_line = 64 * 1024;  ///< longest line, '\n' included; longer: an error line
+  /// A client that sends nothing (or takes nothing we write) for this long is closed.
   milliseconds idle_timeout = std::chrono::seconds(60);
-  /// On stop(): how long echoes already under way may take before their sockets are closed.
-  milliseconds shutdown_grace = std::chrono::seconds(2);
-  /// Where the server's log lines go, as (task, message). The default prints them at once
-  /// (tut::log_line); --serve passes one that never makes the event loop wait for stdout.
+  milliseconds shutdown_grace = std::chrono::seconds(2);  ///< on stop(), for echoes under way
+  /// Where log lines go, as (task, message). --serve passes one that never blocks.
   std::function<void(std::string_view, std::string_view)> log = tut::log_line;
 };
 
 /// What the server has done so far (read on the io_context's thread).
 struct ServerStats {
-  std::uint64_t accepted = 0;      ///< connections accepted
-  std::uint64_t active = 0;        ///< sessions still running
-  std::uint64_t lines_echoed = 0;  ///< complete lines written back
-  std::uint64_t too_long = 0;      ///< sessions closed for an over-long line
-  std::uint64_t idle_closed = 0;   ///< sessions closed by the idle timeout (either direction)
-  std::uint64_t errors = 0;        ///< sessions ended by a socket error (reset, ...)
+  std::uint64_t accepted = 0, active = 0;  ///< connections accepted, sessions still running
+  std::uint64_t lines_echoed = 0;          ///< complete lines written back
+  /// Sessions closed for an over-long line, by the idle timeout, by an error (reset, ...).
+  std::uint64_t too_long = 0, idle_closed = 0, errors = 0;
 };
 
-/// A TCP line-echo server: asyncio.start_server(handle, host, port) with its handler.
-/// Construct it on an executor (it binds and listens at once, like start_server), then
-/// co_await serve(). The object must outlive serve(); everything runs on one executor.
+/// asyncio.start_server(handle, host, port): construct it (it binds and listens at once),
+/// then co_await serve(). Everything runs on one executor; the object must outlive serve().
 class EchoServer {
  public:
   EchoServer(asio::any_io_executor executor, const tcp::endpoint& endpoint,
              ServerOptions options = {});
   EchoServer(const EchoServer&) = delete;
   EchoServer& operator=(const EchoServer&) = delete;
+  unsigned short port() const;  ///< the port it listens on (useful after binding port 0)
 
-  /// The port it listens on (useful after binding port 0).
-  unsigned short port() const;
-
-  /// serve_forever(): accepts connections and runs one session coroutine per client until
-  /// stop(); then returns once every session has ended. One session's error never ends
-  /// another session or the server. Cancelling serve() (e.g. `serve() || timeout`) is a
-  /// stop(): it too returns only once every session has ended, so the server object may be
-  /// destroyed as soon as serve() has returned, whatever ended it.
+  /// serve_forever(): a session per connection until stop(); returns once every session has
+  /// ended, also when serve() itself is cancelled. One session's error ends only it.
   asio::awaitable<void> serve();
-
-  /// Graceful shutdown, Server.close() + wait_closed() with a deadline: stop accepting,
-  /// close idle sessions at once (they are told "bye: server shutting down"), let echoes
-  /// already under way finish, and close whatever is left after options.shutdown_grace.
-  /// May be called more than once, and from another thread as long as the server object
-  /// outlives the call's effect (it runs on the server's executor). serve() returns when done.
+  /// Sends `line` to every client between two echoes, never inside one: a second producer
+  /// on each socket, through its WriteQueue. Call it on the server's executor.
+  void broadcast(std::string line);
+  /// Server.close() + wait_closed(): stop accepting, tell idle clients "bye: server shutting
+  /// down", let echoes under way finish, close the rest after shutdown_grace. Any thread.
   void stop();
-
-  /// Calls stop() on the first SIGINT or SIGTERM, like loop.add_signal_handler(). A second
-  /// one, during the grace period, closes the sessions still running at once (asyncio's
-  /// abort_clients()). Returns once serve() has returned, whatever stopped it.
+  /// stop() on SIGINT or SIGTERM (loop.add_signal_handler); a second signal closes what is
+  /// left at once. Returns once serve() has returned.
   asio::awaitable<void> stop_on_signals();
-
   const ServerStats& stats() const { return stats_; }
 
  private:
-  struct Session;  // one connection: its socket, its buffer, why it is closing
+  struct Session;  // one connection: socket, buffer, WriteQueue, deadline (how_it_is_built)
+  struct Ending;   // how its read_lines() ended
   asio::awaitable<void> accept_loop();
-  asio::awaitable<void> drain();
+  std::shared_ptr<Session> start_session(tcp::socket socket);
   asio::awaitable<void> run_session(std::shared_ptr<Session> session);
+  asio::awaitable<void> read_lines(std::shared_ptr<Session> session);
+  asio::awaitable<void> say_goodbye(std::shared_ptr<Session> session, Ending ending);
+  void end_session(const std::shared_ptr<Session>& session);
   asio::awaitable<void> watchdog(std::shared_ptr<Session> session);
+  asio::awaitable<void> drain();
   void do_stop();
-  void close_all_now();
   template <typename... Args>
   void log(std::string_view task, fmt::format_string<Args...> format, Args&&... args);
 
@@ -132,56 +124,39 @@ class EchoServer {
   tcp::acceptor acceptor_;
   ServerOptions options_;
   ServerStats stats_;
-  std::list<std::shared_ptr<Session>> sessions_;  // the live ones, for stop()
-  asio::steady_timer all_closed_;  // "event": cancelled when the last session ends
+  std::list<std::shared_ptr<Session>> sessions_;  // the live ones, for stop() and broadcast()
+  asio::steady_timer all_closed_;        // cancelled when the last session ends after stop()
   asio::signal_set* signals_ = nullptr;  // stop_on_signals()'s, while it waits
-  bool stopping_ = false;
-  bool hurry_ = false;     // a second signal: no grace period
-  bool finished_ = false;  // serve() has returned
+  bool stopping_ = false, hurry_ = false, finished_ = false;
   std::uint64_t next_id_ = 1;
 };
 
 /// The client side: asyncio.open_connection()'s (reader, writer) in one object.
 class LineClient {
  public:
-  /// open_connection(host, port): resolve, then try each address until one connects. An IPv6
-  /// address may be written in brackets ("[::1]"). Throws std::system_error "cannot connect
-  /// to HOST:PORT: <reason>" on failure, std::invalid_argument for a port number > 65535.
+  /// open_connection(host, port) ("[::1]" for IPv6). Throws std::system_error "cannot
+  /// connect to HOST:PORT: <reason>", std::invalid_argument for a port number > 65535.
   static asio::awaitable<LineClient> connect(std::string host, std::string port);
   explicit LineClient(tcp::socket socket) : socket_(std::move(socket)) {}
 
-  /// writer.write(data) + await writer.drain(): one async_write of all of `data`. It waits
-  /// until the kernel has taken every byte; drain() waits only for the high-water mark.
+  /// writer.write(data) + drain(): completes when the kernel has taken every byte.
   asio::awaitable<void> write(std::string data);
-  /// reader.readline(): the next line with its '\n'; at end of stream, the partial last
-  /// line if any, then std::nullopt (asyncio returns b""), without reading the socket again.
-  /// Throws on a connection error, e.g. "Connection reset by peer".
+  /// reader.readline(): the next line with its '\n'; at end of stream the partial last line
+  /// if any, then std::nullopt, without reading again. Throws on a reset.
   asio::awaitable<std::optional<std::string>> read_line();
-  /// writer.write_eof(): shutdown(send). The server sees end of stream, we can still read.
-  void write_eof();
-  /// writer.close(): closes the socket (a pending operation fails with operation_aborted).
-  void close();
-
+  void write_eof();  ///< writer.write_eof(): shutdown(send); we can still read
+  void close();      ///< writer.close()
   tcp::socket& socket() { return socket_; }
 
  private:
   tcp::socket socket_;
-  std::string buffer_;  // bytes read past the last line returned (StreamReader's buffer)
+  std::string buffer_;   // bytes read past the last line returned (StreamReader's buffer)
   bool at_eof_ = false;  // the server has closed its side: nothing more will come
 };
 
-/// One client conversation: connect, send each line and read its echo, half-close, then
-/// read until the server closes. Returns what the server sent back, line by line (echoes
-/// and any message such as an error line). Throws if the server goes away mid-conversation.
+/// One conversation (how_it_is_built.hpp): connect, send each line and read its echo,
+/// half-close, read until the server closes. Returns what the server sent, line by line.
 asio::awaitable<std::vector<std::string>> echo_conversation(std::string host, std::string port,
                                                             std::vector<std::string> lines);
-
-/// The `--connect` mode: what is read from `input_fd` (stdin) goes to the server as it comes
-/// (no line length limit), and every line the server sends is passed to `print`. At end of
-/// input it half-closes and ends when the server has closed too. Returns 0; or 1, with the
-/// reason on stderr, if the connection failed, was lost, or was closed by the server before
-/// the end of input. `input_fd` is left as it was (blocking, if it was).
-asio::awaitable<int> interactive_client(std::string host, std::string port, int input_fd,
-                                        std::function<void(std::string_view)> print);
 
 }  // namespace lesson012
