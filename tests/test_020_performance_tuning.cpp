@@ -1,5 +1,12 @@
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <utility>
 #include <vector>
@@ -12,6 +19,7 @@
 #include <asio/read.hpp>
 #include <asio/write.hpp>
 
+#include "how_it_is_built.hpp"
 #include "test_support.hpp"
 #include "tuning.hpp"
 
@@ -20,11 +28,13 @@ using asio::ip::tcp;
 
 namespace {
 
-LoadResult load_with_exact_count(unsigned short port, int connections, std::uint64_t each) {
+LoadResult load_with_exact_count(unsigned short port, int connections, std::uint64_t each,
+                                 int depth = 1) {
   LoadOptions options;
   options.port = std::to_string(port);
   options.connections = connections;
   options.round_trips_each = each;
+  options.depth = depth;
   return run_load(options);
 }
 
@@ -57,13 +67,18 @@ struct CorruptingServer {
 TEST_CASE("every server variant echoes every byte of many round trips") {
   auto variant = GENERATE(Variant::threads, Variant::baseline, Variant::reuseport,
                           Variant::strands, Variant::small_strands, Variant::split_nodelay,
-                          Variant::gathered, Variant::in_place);
-  INFO(label(variant));
+                          Variant::gathered, Variant::in_place, Variant::end_of_line,
+                          Variant::every_line, Variant::unsafe_hint, Variant::tuned);
+  auto depth = GENERATE(1, 5);  // 5: several lines in flight, several lines per read
+  // With Nagle on, each echo after the first of a read waits for a delayed ACK (~40 ms).
+  if (variant == Variant::gathered) depth = 1;
+  INFO(label(variant) << ", " << depth << " line(s) in flight");
   auto server = start_server(variant, 2);
-  LoadResult result = load_with_exact_count(server->port(), 3, 100);
+  LoadResult result = load_with_exact_count(server->port(), 3, 100, depth);
   CHECK(result.errors == 0);
   CHECK(result.first_error.empty());
-  CHECK(result.round_trips == 300);
+  CHECK(result.round_trips == 300u * depth);
+  CHECK(result.p50.count() > 0);  // a loopback round trip takes more than 1 us
   CHECK(result.p99 >= result.p50);
 }
 
@@ -299,4 +314,100 @@ TEST_CASE("a load generator that cannot connect comes back as an error, not a ha
   LoadResult result = run_load_in_child(options, -1, program.string());
   CHECK(result.errors == 1);
   CHECK_THAT(result.first_error, tut::test::ContainsSubstring("printed no result"));
+}
+
+TEST_CASE("step 8: the memchr end of line finds a line that arrives in pieces, and only then") {
+  // EndOfLine must give the '\n' overload's answers: no line before its '\n' has arrived,
+  // the search resumed over the new bytes, and the bytes after a line kept for the next.
+  auto server = start_server(Variant::end_of_line);
+  asio::io_context context;
+  tcp::socket socket(context);
+  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server->port()));
+  socket.set_option(tcp::no_delay(true));
+  for (std::string piece : {"hel", "lo, wo", "rld"}) {
+    asio::write(socket, asio::buffer(piece));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // each piece read alone
+  }
+  CHECK(socket.available() == 0);  // no '\n' yet: nothing may come back
+  for (std::string piece : {"\nnext", "\n"}) {
+    asio::write(socket, asio::buffer(piece));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::string echoed(std::string("hello, world\nnext\n").size(), '\0');
+  asio::read(socket, asio::buffer(echoed));
+  CHECK(echoed == "hello, world\nnext\n");
+}
+
+TEST_CASE("step 9: echoing every complete line in one write copies once per read, not per line") {
+  auto one_by_one = start_server(Variant::baseline);
+  auto at_once = start_server(Variant::every_line);
+  // 8 lines in one write of the client's, 100 times: the server reads them in one go.
+  LoadResult per_line = load_with_exact_count(one_by_one->port(), 1, 100, 8);
+  LoadResult per_read = load_with_exact_count(at_once->port(), 1, 100, 8);
+  REQUIRE(per_line.errors + per_read.errors == 0);
+  REQUIRE(per_line.round_trips == 800);
+  REQUIRE(per_read.round_trips == 800);
+  INFO(per_line.allocations << " and " << per_read.allocations << " allocations for 800 lines");
+  CHECK(per_line.allocations >= 800);  // the baseline's copy of every line
+  CHECK(per_read.allocations < 400);   // one copy per read of (usually) 8 lines
+}
+
+TEST_CASE("the tuned server allocates nothing per round trip") {
+  auto server = start_server(Variant::tuned);
+  LoadResult result = load_with_exact_count(server->port(), 1, 400);
+  REQUIRE(result.errors == 0);
+  INFO(result.allocations << " allocations for 400 round trips");
+  CHECK(result.allocations < 50);  // per connection (its end), not per round trip
+}
+
+namespace {
+/// Reads `fd` until `wanted` appears or 20 s pass.
+std::string read_until(int fd, const std::string& wanted) {
+  std::string text;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (text.find(wanted) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    char chunk[256];
+    auto n = ::read(fd, chunk, sizeof chunk);
+    if (n <= 0) break;
+    text.append(chunk, static_cast<std::size_t>(n));
+  }
+  return text;
+}
+}  // namespace
+
+TEST_CASE("020_performance_tuning --serve-tuned serves on its port for bench/run.sh, exits 0 on SIGTERM") {
+  auto program = (std::filesystem::read_symlink("/proc/self/exe").parent_path() /
+                  "020_performance_tuning").string();
+  int out[2];
+  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+  std::vector<std::string> args{program, "--serve-tuned", "--port", "0"};
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  pid_t child = -1;
+  int spawned = ::posix_spawn(&child, program.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(out[1]);
+  REQUIRE(spawned == 0);
+  auto banner = read_until(out[0], "Ctrl-C");
+  CHECK_THAT(banner, tut::test::ContainsSubstring("(11 tuned"));
+  auto at = banner.find("127.0.0.1:");
+  LoadResult result;
+  if (at != std::string::npos) {
+    auto port = std::stoi(banner.substr(at + 10));
+    result = load_with_exact_count(static_cast<unsigned short>(port), 2, 100);
+  }
+  ::kill(child, SIGTERM);
+  auto rest = read_until(out[0], "stopped");
+  ::close(out[0]);
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK(result.errors == 0);
+  CHECK(result.round_trips == 200);
+  CHECK_THAT(rest, tut::test::ContainsSubstring("stopped by SIGTERM"));
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }

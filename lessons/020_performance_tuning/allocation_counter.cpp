@@ -1,4 +1,5 @@
-// Lesson 020, section 7: counting allocations by replacing the global operator new/delete.
+// How it is built: lesson 020's allocation counter (a learner can skip the code; the idea is
+// in tuning.hpp): the global operator new/delete replaced, to count.
 // Every `new`, std::string growth, std::vector push_back and coroutine frame comes here.
 // Counting is one relaxed atomic add: cheap enough to leave on while measuring, and safe
 // from every thread. In a file of its own so the compiler never inlines the replacement
