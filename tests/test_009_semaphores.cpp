@@ -39,7 +39,7 @@ asio::awaitable<void> let_others_run(int rounds = 10) {
 asio::awaitable<void> suspend_once() { co_await let_others_run(1); }
 
 // What a waiter task saw.
-struct Outcome {
+struct AcquireLog {
   bool finished = false;
   bool acquired = false;
   std::error_code error;
@@ -48,7 +48,7 @@ struct Outcome {
 // A task that acquires through async_acquire with `slot` (possibly unconnected), records the
 // outcome, and releases right away if it got the permit.
 asio::awaitable<void> acquire_once(Semaphore* semaphore, asio::cancellation_slot slot,
-                                   Outcome* outcome) {
+                                   AcquireLog* outcome) {
   try {
     co_await semaphore->async_acquire(asio::bind_cancellation_slot(slot, asio::use_awaitable));
     outcome->acquired = true;
@@ -152,7 +152,7 @@ TEST_CASE("wake-ups are posted: the woken task has not run when release() return
     auto executor = co_await asio::this_coro::executor;
     Semaphore semaphore(executor, 1);
     auto held = co_await semaphore.acquire();
-    Outcome outcome;
+    AcquireLog outcome;
     asio::co_spawn(executor, acquire_once(&semaphore, {}, &outcome), tut::rethrow);
     co_await let_others_run();
     REQUIRE(semaphore.waiting() == 1);
@@ -178,7 +178,7 @@ TEST_CASE("a waiter cancelled through its slot leaves the queue, the permit goes
     Semaphore semaphore(executor, 1);
     auto held = co_await semaphore.acquire();
     asio::cancellation_signal cancel_a;
-    Outcome a, b;
+    AcquireLog a, b;
     asio::co_spawn(executor, acquire_once(&semaphore, cancel_a.slot(), &a), tut::rethrow);
     asio::co_spawn(executor, acquire_once(&semaphore, {}, &b), tut::rethrow);
     co_await let_others_run();
@@ -232,7 +232,7 @@ TEST_CASE("a waiter woken and cancelled in the same moment passes the permit on"
     Semaphore semaphore(executor, 1);
     auto held = co_await semaphore.acquire();
     asio::cancellation_signal cancel_a;
-    Outcome a, b;
+    AcquireLog a, b;
     asio::co_spawn(executor, acquire_once(&semaphore, cancel_a.slot(), &a), tut::rethrow);
     asio::co_spawn(executor, acquire_once(&semaphore, {}, &b), tut::rethrow);
     co_await let_others_run();
@@ -255,7 +255,7 @@ TEST_CASE("woken and cancelled with nobody behind it: the permit stays available
     Semaphore semaphore(executor, 1);
     auto held = co_await semaphore.acquire();
     asio::cancellation_signal cancel_a;
-    Outcome a;
+    AcquireLog a;
     asio::co_spawn(executor, acquire_once(&semaphore, cancel_a.slot(), &a), tut::rethrow);
     co_await let_others_run();
 
