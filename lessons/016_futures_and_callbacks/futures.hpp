@@ -39,7 +39,8 @@ inline constexpr Style all_styles[] = {Style::callback, Style::use_future, Style
 const char* name(Style style);
 
 /// What one wait reported, and how the result reached us (e.g. "co_await threw system_error").
-struct Outcome {
+/// Not an Outcome<T> (lesson 003's value-or-exception): every style yields an error_code.
+struct WaitReport {
   std::error_code error;
   std::string how;
 };
@@ -47,8 +48,8 @@ struct Outcome {
 /// Waits `delay` on a steady_timer of a fresh io_context, receiving the result in `style`.
 /// If `cancel_after` is set, another timer calls cancel() on it then, so the wait ends
 /// with asio::error::operation_aborted. Every style reports the same error_code.
-Outcome wait_in_style(Style style, milliseconds delay,
-                      std::optional<milliseconds> cancel_after = std::nullopt);
+WaitReport wait_in_style(Style style, milliseconds delay,
+                         std::optional<milliseconds> cancel_after = std::nullopt);
 
 /// Why nobody calls future.get() on the loop's own thread: from inside a handler on a
 /// single-threaded io_context, starts a `timer_delay` wait with use_future, then blocks in

@@ -1,9 +1,5 @@
-// Lesson 016: the pretend legacy library behind async_lookup() (legacy.hpp). Plain threads and
-// a condition variable, no Asio: this is the kind of code an async_initiate wrapper adapts.
+// Lesson 016: async_lookup() (legacy.hpp) used with three completion tokens.
 #include "legacy.hpp"
-
-#include <cerrno>
-#include <map>
 
 #include <asio/co_spawn.hpp>
 #include <asio/this_coro.hpp>
@@ -11,55 +7,13 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
 
-
 namespace lesson016 {
-
-LegacyDirectory::LegacyDirectory(std::chrono::milliseconds latency)
-    : latency_(latency), worker_([this] { work(); }) {}
-
-LegacyDirectory::~LegacyDirectory() {
-  {
-    std::lock_guard lock(mutex_);
-    closing_ = true;
-  }
-  wake_.notify_one();
-  worker_.join();
-}
-
-void LegacyDirectory::lookup(std::string name, Callback callback) {
-  {
-    std::lock_guard lock(mutex_);
-    jobs_.emplace_back(std::move(name), std::move(callback));
-  }
-  wake_.notify_one();
-}
-
-void LegacyDirectory::work() {
-  static const std::map<std::string, int> numbers{{"answer", 42}, {"port", 8080}};
-  for (;;) {
-    std::pair<std::string, Callback> job;
-    {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return closing_ || !jobs_.empty(); });
-      if (jobs_.empty()) return;  // closing, and nothing left to answer
-      job = std::move(jobs_.front());
-      jobs_.pop_front();
-    }
-    std::this_thread::sleep_for(latency_);  // the slow backend
-    auto found = numbers.find(job.first);
-    // The callback runs here, on the library's thread, with no lock held.
-    if (found == numbers.end())
-      job.second(ENOENT, 0);
-    else
-      job.second(0, found->second);
-  }
-}
 
 namespace {
 // Parameters by value (a pointer to the directory, which outlives the io_context run).
 asio::awaitable<Answer> lookup_awaiting(LegacyDirectory* directory, std::string name) {
   auto executor = co_await asio::this_coro::executor;
-  Answer answer;
+  Answer answer{"use_awaitable", {}, 0};
   try {
     answer.value = co_await async_lookup(executor, *directory, name, asio::use_awaitable);
   } catch (const std::system_error& e) {
@@ -75,7 +29,7 @@ std::vector<Answer> lookup_three_ways(LegacyDirectory& directory, std::string na
 
   // 1. A callback. run() returns only after it ran: the wrapper's work guard kept it waiting.
   async_lookup(io.get_executor(), directory, name, [&](std::error_code error, int value) {
-    answers.push_back({error, value});
+    answers.push_back({"callback", error, value});
   });
   io.run();
   io.restart();
@@ -88,9 +42,9 @@ std::vector<Answer> lookup_three_ways(LegacyDirectory& directory, std::string na
   {
     std::jthread loop_thread([&io] { io.run(); });
     try {
-      answers.push_back({{}, number.get()});
+      answers.push_back({"use_future", {}, number.get()});
     } catch (const std::system_error& e) {
-      answers.push_back({e.code(), 0});
+      answers.push_back({"use_future", e.code(), 0});
     }
   }
   io.restart();

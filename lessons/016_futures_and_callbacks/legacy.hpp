@@ -1,8 +1,10 @@
 // Lesson 016: turning a callback API into an Asio operation that accepts any completion token.
 //
-// LegacyDirectory stands for a library we cannot change: it does its work on a thread of its
-// own and reports each result by calling a std::function *from that thread*. async_lookup()
-// wraps it with asio::async_initiate, so the caller picks the token like for any Asio call:
+// LegacyDirectory (how_it_is_built.hpp) stands for a library we cannot change: it does its work
+// on a thread of its own and reports each result by calling a std::function *from that thread*:
+//     directory.lookup("answer", [](int error, int value) { ... });  // errno-style, 0 = found
+// async_lookup() wraps it with asio::async_initiate, so the caller picks the token as for any
+// Asio call:
 //
 //     async_lookup(ex, directory, "answer", [](std::error_code e, int v) { ... });  // callback
 //     std::future<int> f = async_lookup(ex, directory, "answer", asio::use_future);
@@ -15,15 +17,9 @@
 // async_compose); this one only adapts a library that has no cancellation.
 #pragma once
 
-#include <chrono>
-#include <condition_variable>
-#include <deque>
-#include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <system_error>
-#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -34,35 +30,9 @@
 #include <asio/dispatch.hpp>
 #include <asio/executor_work_guard.hpp>
 
+#include "how_it_is_built.hpp"  // LegacyDirectory, the pretend library: skip it
+
 namespace lesson016 {
-
-/// The pretend legacy library: a directory of names and numbers, answering on a worker thread.
-class LegacyDirectory {
- public:
-  /// errno-style: 0 on success, ENOENT for an unknown name.
-  using Callback = std::function<void(int error, int value)>;
-
-  /// Each lookup takes `latency` (it sleeps on the worker thread: the "slow backend").
-  explicit LegacyDirectory(std::chrono::milliseconds latency);
-  /// Answers the lookups already queued, then joins the worker thread.
-  ~LegacyDirectory();
-  LegacyDirectory(const LegacyDirectory&) = delete;
-  LegacyDirectory& operator=(const LegacyDirectory&) = delete;
-
-  /// Queues a lookup; later, on the worker thread, calls callback(0, number) for a known
-  /// name ("answer" is 42, "port" is 8080) or callback(ENOENT, 0) for an unknown one.
-  void lookup(std::string name, Callback callback);
-
- private:
-  void work();
-
-  std::chrono::milliseconds latency_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<std::pair<std::string, Callback>> jobs_;
-  bool closing_ = false;
-  std::thread worker_;  // last: it starts after everything it uses is constructed
-};
 
 /// LegacyDirectory::lookup as an asynchronous operation with the signature
 /// void(std::error_code, int), usable with any completion token. The handler runs on its
@@ -99,8 +69,9 @@ auto async_lookup(asio::any_io_executor executor, LegacyDirectory& directory, st
       std::move(initiation), token, std::move(name));
 }
 
-/// One answer of async_lookup: the error_code and the number (0 on error).
+/// One answer of async_lookup: which token received it, the error_code, the number (0 on error).
 struct Answer {
+  std::string token;  // "callback", "use_future" or "use_awaitable"
   std::error_code error;
   int value = 0;
   bool operator==(const Answer&) const = default;
@@ -108,8 +79,8 @@ struct Answer {
 
 /// The demo of async_lookup: looks `name` up three times on a fresh io_context, with a
 /// callback, with use_future (get() on this thread while another thread runs the loop) and
-/// with use_awaitable (an error is thrown at the co_await). Returns the three answers in
-/// that order; they are always the same.
+/// with use_awaitable (an error is thrown at the co_await). Returns the answers in the order
+/// they arrived: callback, use_future, use_awaitable, each run() waiting for its own answer.
 std::vector<Answer> lookup_three_ways(LegacyDirectory& directory, std::string name);
 
 }  // namespace lesson016

@@ -26,11 +26,9 @@ int main() {
   lesson016::LegacyDirectory directory(100ms);  // each lookup takes 0.1s
   for (const char* name : {"answer", "nobody"}) {
     auto answers = lesson016::lookup_three_ways(directory, name);
-    const char* tokens[] = {"callback", "use_future", "use_awaitable"};
-    for (std::size_t i = 0; i < answers.size(); ++i) {
-      auto& answer = answers[i];
+    for (auto& answer : answers) {  // in the order they arrived
       auto text = answer.error ? answer.error.message() : std::to_string(answer.value);
-      fmt::print("{:<13} async_lookup(\"{}\") -> {}\n", tokens[i], name, text);
+      fmt::print("{:<13} async_lookup(\"{}\") -> {}\n", answer.token, name, text);
     }
   }
 
