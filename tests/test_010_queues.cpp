@@ -650,6 +650,57 @@ TEST_CASE("the pipeline: back-pressure, every job done once, idle workers leave 
   CHECK(report.most_queued == 2);  // and never got ahead by more than maxsize
 }
 
+TEST_CASE("a worker that throws: run_pipeline cancels join() and rethrows, it does not hang") {
+  tut::set_logging(false);
+  std::vector<lesson010::Worker> workers{{"fast", 10ms}, {"slow", 30ms}};
+  std::string error;
+  try {
+    run_within(lesson010::run_pipeline(2, 4, std::move(workers), "job-2"));
+  } catch (const std::runtime_error& e) {
+    error = e.what();
+  }
+  CHECK(error == "slow failed on job-2");  // job-1 went to "fast", job-2 to "slow"
+}
+
+namespace {
+// A worker in asyncio's docs style: takes one item and throws before task_done().
+asio::awaitable<void> take_one_and_fail(Queue<int>* queue) {
+  co_await queue->get();
+  throw std::runtime_error("worker failed");
+}
+}  // namespace
+
+TEST_CASE("join() waits for ever for an item taken by a worker that threw before task_done") {
+  run_within([]() -> asio::awaitable<void> {
+    auto executor = co_await asio::this_coro::executor;
+    Queue<int> queue;
+    queue.try_put(1);
+    std::exception_ptr worker_error;
+    asio::co_spawn(executor, take_one_and_fail(&queue),
+                   [&worker_error](std::exception_ptr e) { worker_error = e; });
+    asio::steady_timer timer(executor, 50ms);
+    auto join_or_timer = queue.join() || timer.async_wait(asio::use_awaitable);
+    auto first = co_await std::move(join_or_timer);
+    CHECK(first.index() == 1);  // the timer won: join() was still waiting
+    CHECK(worker_error);        // the worker had died with its exception
+    CHECK(queue.empty());       // the item was taken, so only task_done() can end join()
+    queue.task_done();          // what a worker calling task_done() on every path does
+    co_await queue.join();      // now it returns
+  }());
+}
+
+TEST_CASE("asio::experimental::channel: every job received once, in order, with back-pressure") {
+  tut::set_logging(false);
+  auto report = run_within(lesson010::run_channel(1, 5, 5ms));
+  CHECK(report.done.at(0) ==
+        std::vector<std::string>{"job-1", "job-2", "job-3", "job-4", "job-5"});
+  CHECK(report.blocked_puts > 0);  // a channel of 1 cannot take 5 jobs without waiting
+
+  report = run_within(lesson010::run_channel(5, 5, 5ms));  // room for every job
+  CHECK(report.done.at(0).size() == 5);
+  CHECK(report.blocked_puts == 0);
+}
+
 // ---- the steady_timer rule: destroying the queue, or the io_context, while tasks wait ----
 
 namespace {
