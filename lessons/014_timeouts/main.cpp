@@ -15,8 +15,9 @@ using std::chrono::milliseconds;
 using lesson014::Deadline;
 using lesson014::LineReader;
 using lesson014::TimeoutError;
-// The demo's scaffolding (how_it_is_built.hpp): what_happened() names how an operation ended,
-// reporting() logs it, connect_and_greet() connects or logs why not, peer() sends a script.
+// The demo's scaffolding (timeouts_how_it_is_built.hpp): what_happened() names how an
+// operation ended, reporting() logs it, connect_and_greet() connects or logs why not, peer()
+// sends a script.
 using lesson014::demo::connect_and_greet;
 using lesson014::demo::peer;
 using lesson014::demo::reporting;

@@ -2,7 +2,7 @@
 // three rules that are easy to get wrong (timeouts.hpp lists them): the race must end at the
 // first *completion*, not the first success; the loser must be cancelled and allowed to
 // finish its cleanup; and only the deadline's own cancellation may turn into TimeoutError.
-// Deadline::run does all three (how_it_is_built.hpp, optional reading). This file uses it:
+// Deadline::run does all three (timeouts_how_it_is_built.hpp, optional). This file uses it:
 // a slow request that cleans up when cancelled, a line reader whose buffer survives a
 // timeout, and one deadline shared by a sequence of reads.
 #include "timeouts.hpp"

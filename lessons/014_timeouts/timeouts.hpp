@@ -78,7 +78,7 @@ class Deadline {
 
   /// Runs `operation`, cancelling it if the deadline passes first. Returns its result; throws
   /// TimeoutError if the deadline cancelled it, or whatever else it threw. (How: a parallel
-  /// group of the operation and watch(), in how_it_is_built.hpp.)
+  /// group of the operation and watch(), in timeouts_how_it_is_built.hpp.)
   template <typename T>
   asio::awaitable<T> run(asio::awaitable<T> operation);
 
@@ -177,4 +177,4 @@ asio::awaitable<std::optional<T>> naive_with_timeout(asio::awaitable<T> operatio
 }  // namespace lesson014
 
 // Deadline::run's definition, socket_pair() and connect(): optional reading.
-#include "how_it_is_built.hpp"
+#include "timeouts_how_it_is_built.hpp"

@@ -1,8 +1,9 @@
-// How it is built: the definitions behind lesson 014's how_it_is_built.hpp: TimeoutError,
-// Deadline's timer and its watch() (the side of the race that completes when the deadline
-// has really passed), the socket helpers, and the demo's scaffolding. Optional reading: the
-// lesson is in timeouts.hpp and timeouts.cpp; cancellation states are taught in lesson 018.
-#include "how_it_is_built.hpp"
+// How it is built: the definitions behind lesson 014's timeouts_how_it_is_built.hpp:
+// TimeoutError, Deadline's timer and its watch() (the side of the race that completes when
+// the deadline has really passed), the socket helpers, and the demo's scaffolding. Optional
+// reading: the lesson is in timeouts.hpp and timeouts.cpp; lesson 018 teaches cancellation
+// states.
+#include "timeouts_how_it_is_built.hpp"
 
 #include <chrono>
 #include <string>

@@ -5,7 +5,8 @@
 // parallel group that ends at the first completion (lesson 004), cancellation of the loser
 // (lesson 005), and the caller's cancellation state to tell whose cancellation it was
 // (cancellation slots and states: lesson 018). Included at the end of timeouts.hpp; the
-// functions declared here are in how_it_is_built.cpp.
+// functions declared here are in timeouts_how_it_is_built.cpp. (Named after the lesson: lessons
+// 027 and 028 use this one, and their own files must not shadow it.)
 #pragma once
 
 #include <exception>
