@@ -20,12 +20,6 @@
 
 namespace lesson027 {
 
-ServiceError::ServiceError(int status, const std::string& reason,
-                           std::optional<milliseconds> retry_after)
-    : std::runtime_error(std::to_string(status) + " " + reason),
-      status_(status),
-      retry_after_(retry_after) {}
-
 Verdict worth_retrying(const std::exception_ptr& error) {
   try {
     std::rethrow_exception(error);
@@ -62,13 +56,7 @@ milliseconds backoff_window(const RetryPolicy& policy, int attempt) {
 
 template <class Timer>
 asio::awaitable<std::string> retry(Attempt attempt, RetryPolicy policy) {
-  if (policy.max_attempts < 1) throw std::invalid_argument("retry: max_attempts must be >= 1");
-  if (policy.base <= milliseconds::zero()) throw std::invalid_argument("retry: base must be > 0");
-  if (policy.cap < policy.base) throw std::invalid_argument("retry: cap must be >= base");
-  if (policy.deadline && *policy.deadline <= milliseconds::zero())
-    throw std::invalid_argument("retry: deadline must be > 0");
-  if (!policy.judge) throw std::invalid_argument("retry: judge must not be empty");
-  if (!policy.random) policy.random = seeded_random(std::random_device{}());
+  check(policy);  // std::invalid_argument for a policy that makes no sense
 
   using clock = typename Timer::clock_type;
   const auto deadline = policy.deadline ? clock::now() + *policy.deadline

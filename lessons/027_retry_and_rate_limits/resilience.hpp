@@ -1,32 +1,20 @@
-// Lesson 027: retry with backoff, rate limits and a circuit breaker, the three things every
-// client of a flaky service needs. Each takes its timer (or clock) type as a template parameter,
-// as lesson 023 teaches: asio::steady_timer in the program, tut::fake::Timer in the tests, where
-// a 15 s schedule runs in milliseconds and is checked to the millisecond.
+// Lesson 027: retry with backoff, a rate limit and a circuit breaker, for clients of a flaky
+// service. Each takes its timer (or clock) type as a template parameter, as lesson 023 teaches:
+// asio::steady_timer in the program, tut::fake::Timer in the tests, where every schedule is
+// checked to the millisecond of fake time.
 //
-// asyncio counterparts (checked against the libraries' sources) and where this version differs:
-// - retry() is tenacity's AsyncRetrying(wait=wait_random_exponential(multiplier=base, max=cap),
-//   stop=stop_after_attempt(n) | stop_before_delay(d), retry=retry_if_exception(...),
-//   before_sleep=..., reraise=True). tenacity's window after attempt n is
-//   min(cap, base * 2**(n-1)) and the wait is random.uniform(0, window) ("full jitter"), the same
-//   here. Differences: the random source is a parameter (tenacity calls the global `random`), so
-//   tests fix it; cap < base is an error (tenacity silently caps the first window); a server's
-//   Retry-After replaces the backoff (urllib3's Retry does that, tenacity has no notion of it);
-//   the deadline also cuts a running attempt short with TimeoutError (tenacity's stops are only
-//   checked between attempts); giving up rethrows the last error (tenacity's default wraps it in
-//   RetryError). A cancellation is never retried: tenacity gets that for free, CancelledError is
-//   no Exception; here retry() checks for operation_aborted first.
-// - TokenBucket is aiolimiter.AsyncLimiter(max_rate, time_period), a leaky bucket that allows
-//   max_rate acquisitions in a burst and then max_rate per time_period. Here the burst is its
-//   own parameter (Go's rate.NewLimiter(r, b)), and each acquire() reserves the next free slot
-//   in time, in FIFO order, as Go's Limiter.Wait does (aiolimiter's waiters re-check capacity
-//   when they wake and are not strictly FIFO). The arithmetic is integer, so schedules are exact.
-// - CircuitBreaker is pybreaker's CircuitBreaker(fail_max, reset_timeout): closed, open after
-//   fail_max failures in a row (calls then fail at once with CircuitOpenError), half-open after
-//   reset_timeout (a probe call decides: success closes, failure opens again). Differences: only
-//   errors worth retrying count as failures (pybreaker counts all but its `exclude` list; here a
-//   404, like pybreaker's excluded errors, counts as a success: the dependency answered); half-
-//   open lets one probe through at a time, others get CircuitOpenError; the failure that trips
-//   the breaker is rethrown as itself, not replaced by CircuitBreakerError.
+// Python counterparts (from their sources) and where this version differs (progression.md
+// says why):
+// - retry(): tenacity's AsyncRetrying(wait=wait_random_exponential(multiplier=base, max=cap),
+//   stop=stop_after_attempt(n) | stop_before_delay(d), retry=..., before_sleep=...,
+//   reraise=True): the same window min(cap, base * 2**(n-1)) and uniform(0, window) wait. But
+//   the random source is a parameter, cap < base is an error, a server's Retry-After replaces
+//   the wait (as in urllib3's Retry), and the deadline also cancels a running attempt
+//   (TimeoutError); tenacity only checks it between attempts.
+// - TokenBucket: aiolimiter.AsyncLimiter(max_rate, time_period), with the burst as a parameter
+//   of its own (Go's rate.NewLimiter(r, b)) and strict FIFO slots, as Go's Limiter.Wait.
+// - CircuitBreaker: pybreaker's CircuitBreaker(fail_max, reset_timeout), counting only errors
+//   worth retrying as failures, one probe at a time when half-open.
 // Every object here belongs to one executor (one thread, or a strand), like asyncio's.
 #pragma once
 
@@ -51,7 +39,10 @@ using Attempt = std::function<asio::awaitable<std::string>()>;
 /// An error answer from a service: its HTTP status and, if it sent one, its Retry-After.
 class ServiceError : public std::runtime_error {
  public:
-  ServiceError(int status, const std::string& reason, std::optional<milliseconds> retry_after);
+  ServiceError(int status, const std::string& reason, std::optional<milliseconds> retry_after)
+      : std::runtime_error(std::to_string(status) + " " + reason),
+        status_(status),
+        retry_after_(retry_after) {}
   int status() const { return status_; }
   std::optional<milliseconds> retry_after() const { return retry_after_; }
 
@@ -92,14 +83,13 @@ struct RetryPolicy {
 /// The backoff window after attempt `attempt` (from 1): min(cap, base * 2^(attempt-1)).
 milliseconds backoff_window(const RetryPolicy& policy, int attempt);
 
-/// Calls attempt() until it succeeds and returns its value. After a failure the policy's judge
-/// decides: not worth retrying, or the last attempt: the error is rethrown. Otherwise it waits
-/// the server's Retry-After or else a random time in [0, backoff_window) ("full jitter": many
-/// clients that failed together must not all come back together). With a deadline, it gives up
-/// (rethrowing the last error) rather than wait past it, and an attempt still running at the
-/// deadline is cancelled and ends the retry with lesson 014's TimeoutError. A cancellation
-/// stops it at once, never retried. Throws std::invalid_argument for a policy that makes no
-/// sense (max_attempts < 1, base <= 0, cap < base, deadline <= 0).
+/// Calls attempt() until it succeeds and returns its value. After a failure the judge decides:
+/// not worth retrying, or the last attempt: the error is rethrown. Else it waits the server's
+/// Retry-After, or a random time in [0, backoff_window): "full jitter", so clients that failed
+/// together do not all come back together. With a deadline it gives up (rethrowing) rather
+/// than wait past it, and an attempt still running at the deadline is cancelled: lesson 014's
+/// TimeoutError. A cancellation stops it at once, never retried. A policy that makes no sense
+/// (max_attempts < 1, base <= 0, cap < base, deadline <= 0) is std::invalid_argument.
 /// Instantiated for asio::steady_timer and tut::fake::Timer.
 template <class Timer>
 asio::awaitable<std::string> retry(Attempt attempt, RetryPolicy policy);

@@ -1,6 +1,7 @@
-// How it is built: the demo's flaky service and its client, fetch() (declared in
-// resilience_how_it_is_built.hpp). You can skip this file at this lesson: it is lesson 012's
-// streams with a made-up, HTTP/1.0-shaped protocol. One request per connection:
+// How it is built: retry()'s input check, and the demo's flaky service and its client, fetch()
+// (declared in resilience_how_it_is_built.hpp). You can skip this file at this lesson: the
+// service is lesson 012's streams with a made-up, HTTP/1.0-shaped protocol, one request per
+// connection:
 //   client: "GET /price HTTP/1.0\r\n\r\n"
 //   server: "HTTP/1.0 429 Too Many Requests\r\nRetry-After: 1\r\n\r\n" (or "... 200 OK\r\n\r\n"
 //           and the body), then it closes the connection, which ends the body.
@@ -9,6 +10,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <optional>
+#include <random>
+#include <stdexcept>
 
 #include <asio/read.hpp>
 #include <asio/read_until.hpp>
@@ -37,6 +40,16 @@ std::string reason_of(int status) {
 }
 
 }  // namespace
+
+void check(RetryPolicy& policy) {
+  auto refuse = [](const char* what) { throw std::invalid_argument(std::string("retry: ") + what); };
+  if (policy.max_attempts < 1) refuse("max_attempts must be >= 1");
+  if (policy.base <= milliseconds::zero()) refuse("base must be > 0");
+  if (policy.cap < policy.base) refuse("cap must be >= base");
+  if (policy.deadline && *policy.deadline <= milliseconds::zero()) refuse("deadline must be > 0");
+  if (!policy.judge) refuse("judge must not be empty");
+  if (!policy.random) policy.random = seeded_random(std::random_device{}());
+}
 
 FlakyService::FlakyService(asio::any_io_executor executor)
     : acceptor_(std::move(executor), tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {}

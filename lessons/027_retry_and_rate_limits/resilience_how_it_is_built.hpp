@@ -24,9 +24,15 @@
 #include <asio/use_awaitable.hpp>
 
 #include "compat.hpp"
+#include "resilience.hpp"
 #include "timeouts.hpp"  // lesson 014: TimeoutError
 
 namespace lesson027 {
+
+/// retry()'s input check: throws std::invalid_argument naming the field for max_attempts < 1,
+/// base <= 0, cap < base, deadline <= 0 or an empty judge; an empty random becomes
+/// seeded_random() from std::random_device.
+void check(RetryPolicy& policy);
 
 /// Awaits `operation`, cancelling it if `deadline` (on Timer's clock) comes first: then throws
 /// lesson014::TimeoutError once it has ended. time_point::max() means no deadline. Lesson 014's
