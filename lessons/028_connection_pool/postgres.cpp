@@ -318,6 +318,24 @@ std::string make_folder(const Owner& owner) {
   return folder;
 }
 
+// Folders left by a process that died without unwinding (a crash, abort(), a sanitizer
+// report): their server got SIGQUIT, but nobody removed them. Removed once an hour old and
+// without a live postmaster (a folder still being set up is younger than that).
+void remove_stale_folders() {
+  std::error_code error;
+  const auto now = fs::file_time_type::clock::now();
+  for (const auto& entry : fs::directory_iterator(fs::temp_directory_path(), error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("tutorial-028-", 0) != 0) continue;
+    std::error_code ignored;
+    if (now - fs::last_write_time(entry.path(), ignored) < std::chrono::hours(1)) continue;
+    std::ifstream pid_file(entry.path() / "data" / "postmaster.pid");
+    pid_t pid = 0;
+    if (pid_file >> pid && pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM)) continue;
+    fs::remove_all(entry.path(), ignored);
+  }
+}
+
 int free_port() {
   const int s = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
@@ -383,6 +401,7 @@ TempServer::TempServer() {
   if (!programs) throw std::runtime_error("PostgreSQL is not installed (apt-get install postgresql)");
   const Owner owner = server_owner();
   const fs::path source = cluster_template(*programs, owner);
+  remove_stale_folders();
   folder_ = make_folder(owner);
   const std::string data = folder_ + "/data", log = folder_ + "/server.log";
   try {
