@@ -14,6 +14,20 @@
 //   broken     abort() was called: every current and every later wait() fails with
 //              BrokenBarrierError, until reset().
 //
+// Why four states, not a generation counter (the usual C++ barrier, std::barrier included:
+// each waiter remembers the phase number and leaves when it changes)? A counter only says
+// "this phase is over"; the states also say how it ended and who may come in:
+//   * broken is sticky: after abort(), every later wait() fails at once until reset();
+//   * resetting fails the tasks inside with BrokenBarrierError, while a trip releases them
+//     with an index: a bumped counter cannot tell the two apart;
+//   * draining keeps phases apart: a task arriving before every task of the tripped phase
+//     has resumed waits for the last of them, so n_waiting(), the indices and the next trip
+//     count only tasks that left the previous phase. With a counter, an early task would
+//     already count in phase n+1 while woken tasks of phase n have not run yet.
+// A counter plus flags could do the same (Java's CyclicBarrier keeps a `broken` flag in its
+// generation object); CPython's four named states do it, and keeping them lets this code be
+// checked against Lib/asyncio/locks.py line by line.
+//
 //   asyncio                                   here
 //   Barrier(parties), ValueError if < 1       Barrier(executor, parties), std::invalid_argument
 //   index = await barrier.wait()              auto index = co_await barrier.wait();  or
@@ -62,22 +76,16 @@
 #include <exception>
 #include <list>
 #include <memory>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <asio/any_io_executor.hpp>
-#include <asio/associated_cancellation_slot.hpp>
-#include <asio/associated_executor.hpp>
 #include <asio/async_result.hpp>
 #include <asio/awaitable.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/execution/outstanding_work.hpp>
-#include <asio/prefer.hpp>
 
-#include "waiter_service.hpp"  // lesson 006's: the io_context owns waiting handlers
+#include "how_it_is_built.hpp"  // BarrierWaiter: the machinery, which you can skip
 
 namespace lesson011 {
 
@@ -136,50 +144,10 @@ class Barrier {
   State state() const { return state_; }
 
  private:
-  // One pending wait. The type-erased part is here and in the .cpp file; WaiterFor knows the
-  // handler's type.
-  // Registered with its io_context (lesson006::ContextOwned) until it completes, so that
-  // destroying the io_context destroys a waiting handler, as it does a timer's.
-  struct Waiter : lesson006::ContextOwned {
-    enum class Place { blocked, inside, done };
-    Waiter(asio::any_io_executor work_executor, asio::cancellation_slot cancel_slot)
-        : ContextOwned(work_executor), executor(std::move(work_executor)), slot(cancel_slot) {}
-    /// Invokes the handler, right here: the caller is already on the handler's executor.
-    virtual void complete(std::exception_ptr error, std::size_t result) = 0;
-
-    asio::any_io_executor executor;  // the handler's executor, counting as outstanding work
-    asio::cancellation_slot slot;    // the handler's cancellation slot (may be unconnected)
-    Barrier* owner = nullptr;        // null once the barrier is destroyed
-    Place place = Place::blocked;    // in blocked_, in inside_, or finished
-    bool woken = false;              // a resume() is posted for it
-    bool cancel_requested = false;   // cancelled after being woken
-    std::size_t index = 0;           // set when the barrier trips
-  };
-
+  // One pending wait, and a list of them (how_it_is_built.hpp).
+  using Waiter = BarrierWaiter;
   template <typename Handler>
-  struct WaiterFor final : Waiter {
-    WaiterFor(Handler h, const asio::any_io_executor& fallback)
-        : Waiter(asio::prefer(asio::get_associated_executor(h, fallback),
-                              asio::execution::outstanding_work.tracked),
-                 asio::get_associated_cancellation_slot(h)),
-          handler(std::move(h)) {}
-    void complete(std::exception_ptr error, std::size_t result) override {
-      release();     // ours to call now, no longer the io_context's to destroy
-      slot.clear();  // the handler may reuse its slot for its next operation
-      Handler local = std::move(*handler);
-      handler.reset();
-      std::move(local)(std::move(error), result);
-    }
-    void abandon() override {  // the io_context is being destroyed
-      place = Place::done;     // finished, as far as the barrier is concerned
-      executor = {};           // no outstanding work left on the dying io_context
-      slot.clear();
-      [[maybe_unused]] Handler doomed = std::move(*handler);  // dies on return, the frame too
-      handler.reset();
-    }
-    std::optional<Handler> handler;
-  };
-
+  using WaiterFor = BarrierWaiterFor<Handler>;
   using WaiterList = std::list<std::shared_ptr<Waiter>>;
 
   void arrive(std::shared_ptr<Waiter> waiter);
