@@ -33,7 +33,7 @@
 // - asyncpg resets more on release (RESET ALL, UNLISTEN, advisory locks); this pool only ends
 //   the transaction. It has no min_size, no max_queries, no idle timeout.
 // - A query that failed because its connection broke is not retried: the statement may have
-//   run before the connection broke. Retrying is the caller's decision (lesson 026).
+//   run before the connection broke. Retrying is the caller's decision (lesson 027).
 // - The pool is not locked: use it from one thread, or from coroutines on one strand.
 #pragma once
 
