@@ -79,7 +79,7 @@ namespace tut::fake {
 template <typename T>
 T run_fake(asio::awaitable<T> coroutine,
            std::chrono::steady_clock::duration limit = std::chrono::seconds(10)) {
-  Outcome<T> outcome;
+  Completion<T> outcome;
   asio::io_context io;
   spawn_into(io, std::move(coroutine), outcome);
   run_auto_advancing(io, limit);

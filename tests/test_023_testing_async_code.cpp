@@ -336,7 +336,7 @@ TEST_CASE("MockStore records its calls like AsyncMock, and refuses an unscripted
 namespace {
 // ask() on a scripted stream, run on the stream's own io_context: the reply, or the error.
 std::string ask_scripted(asio::io_context& io, ScriptedStream& stream, std::string question) {
-  tut::Outcome<std::string> outcome;
+  tut::Completion<std::string> outcome;
   tut::spawn_into(io, lesson023::ask(stream, std::move(question)), outcome);
   io.restart();
   io.run_for(10s);
