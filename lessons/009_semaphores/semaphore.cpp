@@ -56,9 +56,8 @@ asio::awaitable<LimitReport> run_limited(std::vector<milliseconds> durations, in
     tasks.push_back(job(static_cast<int>(i + 1), durations[i], &jobs));
   // asyncio.gather(*tasks) (lesson 003). `jobs` outlives every job: gather waits for them all.
   auto running = co_await lesson003::gather(std::move(tasks));
-  LimitReport report;
+  LimitReport report{0, std::move(jobs.start_order)};
   for (int each : running) report.max_running = std::max(report.max_running, each);
-  report.start_order = std::move(jobs.start_order);
   co_return report;
 }
 

@@ -62,8 +62,7 @@ using std::chrono::milliseconds;
 
 class Semaphore;
 
-/// Thrown by BoundedSemaphore::release() when it would raise the counter above its initial
-/// value: asyncio raises ValueError('BoundedSemaphore released too many times').
+/// BoundedSemaphore::release() above the initial value: asyncio's ValueError.
 class ReleasedTooManyTimes : public std::logic_error {
  public:
   ReleasedTooManyTimes() : std::logic_error("BoundedSemaphore released too many times") {}
@@ -95,8 +94,7 @@ class Permit {
 };
 
 /// asyncio.Semaphore: `value` permits; acquire() takes one (waiting, in FIFO order, while none
-/// is free), release() gives one back. See the top of this file for the rules and the
-/// threading contract (one executor, not thread-safe).
+/// is free), release() gives one back. Rules and threading contract: the top of this file.
 class Semaphore {
  public:
   /// A semaphore with `value` free permits whose operations complete on `executor` (unless a
@@ -117,8 +115,7 @@ class Semaphore {
   /// Always completes through the executor, never inside this call.
   template <typename CompletionToken>
   auto async_acquire(CompletionToken&& token) {
-    // Joins the back of the queue; woken at once if a permit is free (then nobody is waiting
-    // ahead: a free permit is always handed out at once), which reserves that permit.
+    // Joins the queue's back; woken at once, reserving it, if a permit is free (none waits then).
     return waiters_.async_wait(std::forward<CompletionToken>(token),
                                [this] { return take_free_permit(); });
   }
@@ -167,9 +164,8 @@ struct LimitReport {
   std::vector<int> start_order;  // job numbers (1-based) in the order they got a permit
 };
 
-/// The classic use: run one job per entry of `durations` (job i sleeps durations[i-1]), all
-/// started at once, but at most `limit` at a time: each job holds a permit of a
-/// Semaphore(limit) while it works. Logs each job's progress with tut::log.
+/// The classic use: one job per entry of `durations` (job i sleeps durations[i-1]), all started
+/// at once, at most `limit` at a time: each holds a Semaphore(limit) permit while it works.
 asio::awaitable<LimitReport> run_limited(std::vector<milliseconds> durations, int limit);
 
 }  // namespace lesson009
