@@ -16,14 +16,25 @@ cmake_minimum_required(VERSION 3.22)  # CMP0007: keep empty lines as list elemen
 
 file(READ "${EXPECTED}" expected)
 
-# Split into a list of lines; protect ';' which CMake uses as the list separator.
+# Split into a list of lines; protect ';', which CMake uses as the list separator, and '[' and
+# ']', since CMake does not split a list inside an unbalanced '[' (one printed '[' would glue
+# every later line into one). list_line() gets a line back as printed.
 function(split_lines text out)
   string(REPLACE ";" "<semicolon>" text "${text}")
+  string(REPLACE "[" "<open-bracket>" text "${text}")
+  string(REPLACE "]" "<close-bracket>" text "${text}")
   string(REGEX REPLACE "\n$" "" text "${text}")
   string(REPLACE "\n" ";" text "${text}")
   set(${out} "${text}" PARENT_SCOPE)
 endfunction()
 split_lines("${expected}" expected)
+
+# Line `index` of a list made by split_lines(), with its brackets back (';' stays protected).
+macro(list_line list index out)
+  list(GET ${list} ${index} ${out})
+  string(REPLACE "<open-bracket>" "[" ${out} "${${out}}")
+  string(REPLACE "<close-bracket>" "]" ${out} "${${out}}")
+endmacro()
 
 # An expected line as a regular expression: specials escaped, each {placeholder} as ".*".
 function(line_pattern text out)
@@ -60,10 +71,10 @@ function(compare actual_text out)
     set(want "<missing line>")
     set(got "<missing line>")
     if(line LESS n_expected)
-      list(GET expected ${line} want)
+      list_line(expected ${line} want)
     endif()
     if(line LESS n_actual)
-      list(GET actual ${line} got)
+      list_line(actual ${line} got)
     endif()
     line_pattern("${want}" pattern)
     set(matched FALSE)
