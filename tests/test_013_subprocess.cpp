@@ -120,7 +120,9 @@ TEST_CASE("a child killed by a signal reports minus the signal number") {
 TEST_CASE("megabytes on stdout and stderr at once do not deadlock") {
   std::vector<std::string> argv{
       "sh", "-c", "head -c 5000000 /dev/zero; head -c 5000000 /dev/zero >&2; echo end >&2"};
-  auto output = run_within(communicate_exec(argv, ""));
+  // A deadlock waits for ever; 45 s (under CTest's 60) tells one from 10 MB through pipes under
+  // ThreadSanitizer on a loaded machine, which once took 12.7 s.
+  auto output = run_within(communicate_exec(argv, ""), std::chrono::seconds(45));
   CHECK(output.out.size() == 5000000);
   CHECK(output.err.size() == 5000004);
   CHECK(output.returncode == 0);
@@ -130,7 +132,7 @@ TEST_CASE("megabytes in and out at once do not deadlock either") {
   std::string input(5000000, 'x');
   for (std::size_t i = 0; i < input.size(); i += 1000) input[i] = static_cast<char>('a' + i % 26);
   std::vector<std::string> argv{"cat"};
-  auto output = run_within(communicate_exec(argv, input));
+  auto output = run_within(communicate_exec(argv, input), std::chrono::seconds(45));
   CHECK(output.out == input);  // cat writes back while we are still writing to it
 }
 
