@@ -14,6 +14,12 @@
 // getter takes its item only when it runs and has not been cancelled, shutdown wakes every
 // waiter with a clear error, and a graceful shutdown still hands out every queued item. Lesson
 // 006's WaitQueue carries only a wake-up; these waiters carry an item or a free slot.
+//
+// Every put, get and join posts its attempt to the coroutine's executor, even when it need not
+// wait; a side effect is that a woken waiter is served before a newcomer (both wait their turn
+// on the executor), where asyncio lets a newcomer that need not wait go first. Destroying the
+// io_context while tasks wait destroys their handlers, and so their coroutine frames (lesson
+// 006's waiter_service.hpp), as it does for a task waiting on a steady_timer.
 #pragma once
 
 #include <algorithm>

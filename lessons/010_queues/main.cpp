@@ -19,6 +19,7 @@ asio::awaitable<void> demo() {
   tut::log("main", "the producer waited {} times; never more than {} jobs queued",
            report.blocked_puts, report.most_queued);
 
+  tut::reset_clock();  // each part's times start at 0.0s
   tut::log("main", "again with 3 jobs, but job-3 throws in its worker");
   try {
     co_await lesson010::run_pipeline(2, 3, workers, "job-3");
@@ -26,6 +27,7 @@ asio::awaitable<void> demo() {
     tut::log("main", "run_pipeline threw: {}", error.what());
   }
 
+  tut::reset_clock();
   tut::log("main", "asio::experimental::channel of 1, one worker needing 0.2s a job");
   report = co_await lesson010::run_channel(1, 3, 200ms);
   tut::log("main", "the worker received {}", fmt::join(report.done[0], " "));

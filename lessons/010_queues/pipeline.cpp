@@ -1,8 +1,6 @@
-// Lesson 010: a producer and a pool of workers joined by a bounded queue.
-//
-// The queue does three jobs at once: it hands work to whichever worker is free, it slows the
-// producer down to the workers' pace (back-pressure: put() waits while the queue is full),
-// and with task_done()/join() and shutdown() it tells everybody when the work is over.
+// Lesson 010: a producer and a pool of workers joined by a bounded queue, which hands work to
+// whichever worker is free, slows the producer to the workers' pace (put() waits while full),
+// and with task_done()/join() and shutdown() tells everybody when the work is over.
 #include "pipeline.hpp"
 
 #include <algorithm>

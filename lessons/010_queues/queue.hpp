@@ -22,20 +22,13 @@
 //   throw QueueShutDown; blocked putters and getters are woken with it. shutdown(true) also
 //   drops the queued items and counts them done (join() returns if the count reaches zero).
 //
-// Where C++ differs, and why:
-// - A waiting put/get/join is cancelled through the coroutine's cancellation slot (or as the
-//   loser of `a || b`) and throws asio::system_error(operation_aborted); it has done nothing.
-// - put(), get() and join() always suspend once, even when they need not wait: an item
-//   changes hands only in the step that resumes the coroutine, so `q.get() || timer` cannot
-//   lose an item (asyncio's put/get return at once). So a woken waiter is served before a
-//   newcomer, where asyncio lets a newcomer that need not wait go first.
-// - put() takes its item by value: a put that fails or is cancelled destroys it.
-// - T must be movable and default-constructible; maxsize 0 means unbounded.
-// - Lifetime, the rule asio::steady_timer follows (every primitive of Part II): destroying the
-//   queue is shutdown(true), and a join() still waiting fails with QueueShutDown too;
-//   destroying the io_context while tasks wait destroys their coroutine frames.
-// - Threading: not thread-safe, like asyncio.Queue: one single-threaded io_context, or one
-//   strand. Wake-ups are posted to the waiting coroutine's executor, never run inside the call.
+// Where C++ differs (progression.md has the full list): a cancelled put/get/join (its
+// cancellation slot, or losing `a || b`) throws asio::system_error(operation_aborted) having
+// done nothing; put(), get() and join() always suspend once, so an item changes hands only in
+// the step that resumes the coroutine and `q.get() || timer` cannot lose one; put() takes its
+// item by value; T must be default-constructible; maxsize 0 means unbounded. Destroying the
+// queue is shutdown(true) (a waiting join() fails too). Not thread-safe, like asyncio.Queue:
+// one single-threaded io_context, or one strand.
 //
 // How it is built (the waiter lists, async_initiate, cancellation slots, and why not
 // asio::experimental::channel): how_it_is_built.hpp, which you can skip at this lesson.
