@@ -6,7 +6,7 @@
 #   Always runs epoll_c (bench/epoll_echo.c) and asyncio (bench/asyncio_echo.py, with
 #   /usr/bin/python3), then each extra NAME=COMMAND, where PORT in COMMAND is replaced by the
 #   port to listen on, e.g.
-#     bench/run.sh "asio_012=build/release/bin/012_streams --serve --port PORT"
+#     bench/run.sh "asio_020_tuned=build/release/bin/020_performance_tuning --serve-tuned --port PORT"
 # Environment (defaults in brackets):
 #   BIN [build/release/bin]   where echo_load and epoll_echo are (cmake --preset release &&
 #                             cmake --build build/release --target echo_load epoll_echo)

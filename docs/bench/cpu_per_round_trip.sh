@@ -5,9 +5,9 @@
 #
 # usage: cpu_per_round_trip.sh REPEATS NAME=COMMAND_WITH_PORT...
 #   e.g. cpu_per_round_trip.sh 4 "c=build/release/bin/epoll_echo PORT line" \
-#                                 "asio=build/release/bin/012_streams --serve --port PORT"
+#                                 "asio=build/release/bin/020_performance_tuning --serve-tuned --port PORT"
 # BIN (default build/release/bin) holds echo_load: cmake --preset release &&
-# cmake --build build/release --target echo_load epoll_echo 012_streams
+# cmake --build build/release --target echo_load epoll_echo 020_performance_tuning
 # The server is pinned to CPU 0, the load generator (BIN/echo_load) to CPU 1. Times
 # come from /proc/PID/stat (utime, stime) at the end of the run, divided by every round trip
 # the load generator completed (warm-up included, as the CPU time is).
