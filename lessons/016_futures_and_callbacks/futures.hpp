@@ -51,12 +51,10 @@ struct WaitReport {
 WaitReport wait_in_style(Style style, milliseconds delay,
                          std::optional<milliseconds> cancel_after = std::nullopt);
 
-/// Why nobody calls future.get() on the loop's own thread: from inside a handler on a
-/// single-threaded io_context, starts a `timer_delay` wait with use_future, then blocks in
-/// future.wait_for(`block_for`). The loop cannot fire the timer while its only thread waits,
-/// so the status is std::future_status::timeout even when block_for > timer_delay (with
-/// get(), which has no timeout, the program would hang forever). Returns that status; the
-/// timer still completes after the handler returns.
+/// Why nobody calls future.get() on the loop's own thread: a handler on a single-threaded
+/// io_context starts a `timer_delay` wait with use_future, then blocks in wait_for(`block_for`).
+/// The loop cannot fire the timer while its only thread waits: returns future_status::timeout
+/// even when block_for > timer_delay (get() would hang for ever). The timer fires afterwards.
 std::future_status block_inside_loop(milliseconds timer_delay, milliseconds block_for);
 
 }  // namespace lesson016

@@ -90,7 +90,7 @@ WaitReport wait_in_style(Style style, milliseconds delay,
     }
   }();
   // tut::run() spelled out, because the canceller must share this io_context.
-  tut::Outcome<WaitReport> result;
+  tut::Completion<WaitReport> result;
   tut::spawn_into(io, std::move(coroutine), result);
   io.run();
   return result.take();

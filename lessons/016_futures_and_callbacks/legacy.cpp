@@ -34,9 +34,8 @@ std::vector<Answer> lookup_three_ways(LegacyDirectory& directory, std::string na
   io.run();
   io.restart();
 
-  // 2. use_future: the loop runs on another thread, this one blocks in get().
-  // A shared_future, declared before the loop thread: the result (and an exception in it)
-  // is released here on this thread, after the join, never on the other thread.
+  // 2. use_future: the loop runs on another thread, this one blocks in get(). A shared_future
+  // declared before the thread, so its result (or exception) is released here, after the join.
   std::shared_future<int> number =
       async_lookup(io.get_executor(), directory, name, asio::use_future).share();
   {

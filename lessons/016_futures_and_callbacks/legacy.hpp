@@ -10,11 +10,9 @@
 //     std::future<int> f = async_lookup(ex, directory, "answer", asio::use_future);
 //     int v = co_await async_lookup(ex, directory, "answer", asio::use_awaitable);
 //
-// asyncio's counterparts: asyncio.wrap_future() for a concurrent.futures.Future, or a Future
-// whose set_result() a foreign thread schedules with loop.call_soon_threadsafe(). The stored
-// completion handler is that Future: calling it is set_result / set_exception.
-// Lesson 018 writes operations of its own with the remaining rules (cancellation slots,
-// async_compose); this one only adapts a library that has no cancellation.
+// asyncio's counterparts: asyncio.wrap_future(), or a Future whose set_result() a foreign
+// thread schedules with loop.call_soon_threadsafe(): the stored completion handler is that
+// Future. Lesson 018 adds the remaining rules (cancellation slots, async_compose).
 #pragma once
 
 #include <memory>
