@@ -29,10 +29,10 @@ asio::awaitable<void> yield_once() {
   co_await asio::post(executor, asio::use_awaitable);
 }
 
-enum class Outcome { pending, returned, aborted };
+enum class WaitEnd { pending, returned, aborted };
 
 struct Waited {
-  Outcome outcome = Outcome::pending;
+  WaitEnd outcome = WaitEnd::pending;
   bool flag_when_resumed = false;  // is_set() at the moment the waiter ran again
 };
 
@@ -40,10 +40,10 @@ asio::awaitable<void> waiter(std::shared_ptr<Event> event, Waited* result) {
   try {
     co_await event->wait();
     result->flag_when_resumed = event->is_set();
-    result->outcome = Outcome::returned;
+    result->outcome = WaitEnd::returned;
   } catch (const std::system_error& error) {
     if (error.code() != asio::error::operation_aborted) throw;
-    result->outcome = Outcome::aborted;
+    result->outcome = WaitEnd::aborted;
   }
 }
 
@@ -62,9 +62,9 @@ TEST_CASE("set wakes every current waiter but runs none of them inside set") {
     event->set();
     CHECK(event->is_set());
     CHECK(event->waiting() == 0);  // all woken...
-    for (auto& result : results) CHECK(result.outcome == Outcome::pending);  // ...none ran
+    for (auto& result : results) CHECK(result.outcome == WaitEnd::pending);  // ...none ran
     co_await yield_once();  // their completions were posted before ours: they ran first
-    for (auto& result : results) CHECK(result.outcome == Outcome::returned);
+    for (auto& result : results) CHECK(result.outcome == WaitEnd::returned);
   }());
 }
 
@@ -94,10 +94,10 @@ TEST_CASE("clear makes later waiters wait until the next set") {
     asio::co_spawn(executor, waiter(event, &late), tut::rethrow);
     asio::steady_timer pause(executor, 20ms);
     co_await pause.async_wait(asio::use_awaitable);
-    CHECK(late.outcome == Outcome::pending);  // cleared: it really waits
+    CHECK(late.outcome == WaitEnd::pending);  // cleared: it really waits
     event->set();
     co_await yield_once();
-    CHECK(late.outcome == Outcome::returned);
+    CHECK(late.outcome == WaitEnd::returned);
   }());
 }
 
@@ -112,7 +112,7 @@ TEST_CASE("waiters woken by set still return when clear is called before they ru
     event->clear();  // in the same handler: none of the waiters has run yet
     co_await yield_once();
     for (auto& result : results) {
-      CHECK(result.outcome == Outcome::returned);  // asyncio: wait() returns True
+      CHECK(result.outcome == WaitEnd::returned);  // asyncio: wait() returns True
       CHECK_FALSE(result.flag_when_resumed);       // although the flag is down again
     }
   }());
@@ -133,12 +133,12 @@ TEST_CASE("a waiter cancelled through its slot leaves the queue and the others s
     cancel.emit(asio::cancellation_type::terminal);
     CHECK(event->waiting() == 1);
     co_await yield_once();
-    CHECK(cancelled.outcome == Outcome::aborted);
-    CHECK(other.outcome == Outcome::pending);
+    CHECK(cancelled.outcome == WaitEnd::aborted);
+    CHECK(other.outcome == WaitEnd::pending);
 
     event->set();
     co_await yield_once();
-    CHECK(other.outcome == Outcome::returned);
+    CHECK(other.outcome == WaitEnd::returned);
     CHECK(event->waiting() == 0);
   }());
 }
@@ -171,8 +171,8 @@ TEST_CASE("a waiter cancelled after set woke it but before it ran is cancelled")
     event->set();
     cancel.emit(asio::cancellation_type::terminal);
     co_await yield_once();
-    CHECK(cancelled.outcome == Outcome::aborted);
-    CHECK(other.outcome == Outcome::returned);  // the other waiter is unaffected
+    CHECK(cancelled.outcome == WaitEnd::aborted);
+    CHECK(other.outcome == WaitEnd::returned);  // the other waiter is unaffected
   }());
 }
 

@@ -42,10 +42,10 @@ struct Shared {
   std::vector<int> woken;  // ids of the waiters whose wait() returned, in order
 };
 
-enum class Outcome { pending, returned, aborted };
+enum class WaitEnd { pending, returned, aborted };
 
 struct Waited {
-  Outcome outcome = Outcome::pending;
+  WaitEnd outcome = WaitEnd::pending;
   bool locked_after = false;  // was the mutex locked when wait() returned or threw?
 };
 
@@ -54,11 +54,11 @@ asio::awaitable<void> waiter(std::shared_ptr<Shared> shared, int id, Waited* res
   auto guard = co_await shared->mutex.lock();
   try {
     co_await shared->cond.wait();
-    result->outcome = Outcome::returned;
+    result->outcome = WaitEnd::returned;
     shared->woken.push_back(id);
   } catch (const std::system_error& error) {
     if (error.code() != asio::error::operation_aborted) throw;
-    result->outcome = Outcome::aborted;
+    result->outcome = WaitEnd::aborted;
   }
   result->locked_after = shared->mutex.locked();
 }
@@ -97,13 +97,13 @@ TEST_CASE("wait releases the lock while it waits and holds it again when it retu
 
     auto guard = co_await shared->mutex.lock();
     shared->cond.notify();
-    CHECK(result.outcome == Outcome::pending);  // never woken inside notify()
+    CHECK(result.outcome == WaitEnd::pending);  // never woken inside notify()
     co_await yield_once();
-    CHECK(result.outcome == Outcome::pending);  // woken, but it needs the lock we hold
+    CHECK(result.outcome == WaitEnd::pending);  // woken, but it needs the lock we hold
     guard.unlock();
-    CHECK(result.outcome == Outcome::pending);
+    CHECK(result.outcome == WaitEnd::pending);
     co_await yield_once();
-    CHECK(result.outcome == Outcome::returned);
+    CHECK(result.outcome == WaitEnd::returned);
     CHECK(result.locked_after);           // wait() returned with the lock held
     CHECK_FALSE(shared->mutex.locked());  // and the waiter's guard released it
   }());
@@ -187,10 +187,10 @@ TEST_CASE("a cancelled wait re-acquires the lock before it throws") {
     cancel.emit(asio::cancellation_type::terminal);
     CHECK(shared->cond.waiting() == 0);  // it left the condition's queue at once
     for (int i = 0; i < 3; ++i) co_await yield_once();
-    CHECK(result.outcome == Outcome::pending);  // it cannot throw before it has the lock
+    CHECK(result.outcome == WaitEnd::pending);  // it cannot throw before it has the lock
     guard.unlock();
     for (int i = 0; i < 3; ++i) co_await yield_once();
-    CHECK(result.outcome == Outcome::aborted);
+    CHECK(result.outcome == WaitEnd::aborted);
     CHECK(result.locked_after);  // it held the lock when the error reached it
     CHECK_FALSE(shared->mutex.locked());
   }());
@@ -230,9 +230,9 @@ TEST_CASE("a waiter notified and cancelled before it runs passes the notificatio
       cancel_first.emit(asio::cancellation_type::terminal);  // ...cancelled before it runs
     }
     // Without the hand-over `second` would wait forever and run_within would fail.
-    while (second.outcome == Outcome::pending) co_await yield_once();
-    CHECK(first.outcome == Outcome::aborted);
-    CHECK(second.outcome == Outcome::returned);
+    while (second.outcome == WaitEnd::pending) co_await yield_once();
+    CHECK(first.outcome == WaitEnd::aborted);
+    CHECK(second.outcome == WaitEnd::returned);
     CHECK(shared->woken == std::vector<int>{2});
   }());
 }
