@@ -22,6 +22,7 @@ BIN=${BIN:-$here/../build/release/bin}
 REPEATS=${REPEATS:-5} DURATION=${DURATION:-5} WARMUP=${WARMUP:-1}
 CLIENTS=${CLIENTS:-32} POOL=${POOL:-8} SCALE=${SCALE:-1}
 OUT=${OUT:-$(mktemp -d /tmp/pool-bench.XXXXXX)}
+mkdir -p "$OUT"
 die() { echo "pool_bench.sh: $*" >&2; exit 2; }
 
 program=$BIN/028_connection_pool
