@@ -47,11 +47,6 @@ struct Completion<void> {
   }
 };
 
-/// The old name of Completion, kept until common/fake_clock.hpp, lesson 016 and test_023 use
-/// the new one.
-template <typename T>
-using Outcome = Completion<T>;
-
 /// Spawns `coroutine` on `context`; `completion` must outlive the context's run.
 template <typename T>
 void spawn_into(asio::io_context& context, asio::awaitable<T> coroutine,
