@@ -23,9 +23,12 @@ TEST_CASE("pitfall 1: detached swallows a task's exception, rethrow reports it")
 }
 
 TEST_CASE("pitfall 2: the watchdog reports a blocking call on the loop, not an offloaded one") {
+  // The blocking call sleeps 300 ms. On the loop, it stalls the loop for about that long.
   CHECK(worst_stall_while_blocking(false) > 100ms);
-  // Offloaded, the loop stays responsive; 100 ms of lag would need a badly overloaded machine.
-  CHECK(worst_stall_while_blocking(true) < 100ms);
+  // Offloaded, no stall comes near it. Not "< 100 ms": a loaded machine (load average 18 on 2
+  // cores, with CI building beside `ctest --repeat until-fail:20`) once delayed one wake-up
+  // past 100 ms; only a stall as long as the call itself means the call ran on the loop.
+  CHECK(worst_stall_while_blocking(true) < 250ms);
 }
 
 TEST_CASE("pitfall 3: by value, a coroutine owns its argument") {
