@@ -109,8 +109,11 @@ asio::awaitable<void> receive_jobs(Channel& channel, milliseconds cost,
   for (;;) {
     auto [error, job] = co_await channel.async_receive(token);
     if (error) break;
-    tut::log("worker", "received {}", job);
+    // No log line here: the receive also completes the producer's waiting async_send in the
+    // same tick, and which of the two resumes first differs between Asio releases (1.27+ posts
+    // the sender's completion). A log line after the work is ordered by this coroutine alone.
     co_await sleep_for(cost);
+    tut::log("worker", "done {}", job);
     done.push_back(std::move(job));
   }
   tut::log("worker", "eof: received {} jobs", done.size());
