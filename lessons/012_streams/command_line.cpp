@@ -285,7 +285,7 @@ int connect_main(std::string host, std::string port) {
     fmt::print("{}", line);
     std::fflush(stdout);
   };
-  tut::Outcome<int> status;
+  tut::Completion<int> status;
   tut::spawn_into(io_context, interactive_client(host, port, STDIN_FILENO, print), status);
   io_context.run();
   return status.take();
