@@ -1,0 +1,358 @@
+// Lesson 026: WebSockets. The handshake (an HTTP upgrade), the message loop (receive(): frames
+// into messages, the protocol's rules with the close code each violation gets), the closing
+// handshake, and the keepalive. Per connection three coroutines share one State: whoever calls
+// receive() (the only reader), writer() (lesson 012's WriteQueue: the only writer), keepalive().
+#include "ws.hpp"
+
+#include <algorithm>
+
+#include <asio/co_spawn.hpp>
+#include <asio/connect.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/write.hpp>
+#include <fmt/format.h>
+
+#include "run.hpp"
+#include "ws_how_it_is_built.hpp"  // frames, UTF-8, SHA-1 + base64, HTTP heads, State
+
+namespace lesson026 {
+
+using namespace asio::experimental::awaitable_operators;
+
+ConnectionClosed::ConnectionClosed(std::uint16_t c, const std::string& why)
+    : std::runtime_error(fmt::format("connection closed: {} {}", c, why)), code(c), reason(why) {}
+
+namespace {
+asio::awaitable<void> sleep(milliseconds delay) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+  co_await timer.async_wait(no_throw);
+}
+}  // namespace
+
+// ------------------------------------------------------------------------- the handshake
+
+asio::awaitable<WebSocket> WebSocket::connect(std::string host, std::string port,
+                                              std::string path, Options options) {
+  auto executor = co_await asio::this_coro::executor;
+  tcp::resolver resolver(executor);
+  auto [resolve_error, endpoints] = co_await resolver.async_resolve(host, port, no_throw);
+  tcp::socket socket(executor);
+  asio::error_code error = resolve_error;
+  if (!error) std::tie(error, std::ignore) = co_await asio::async_connect(socket, endpoints, no_throw);
+  if (error) throw HandshakeError(fmt::format("cannot connect to {}:{}: {}", host, port, error.message()));
+
+  // The client's half: a GET with Upgrade and a random key...
+  const std::string key = random_key();
+  const std::string request = fmt::format(
+      "GET {} HTTP/1.1\r\nHost: {}:{}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\r\n", path, host, port, key);
+  co_await asio::async_write(socket, asio::buffer(request), asio::use_awaitable);
+  // ...and the proof that the server speaks WebSocket: it hashed OUR key.
+  std::string head, rest;
+  co_await read_head(socket, head, rest);
+  const auto response = parse_head(head);
+  if (!response || !response->first_line.starts_with("HTTP/1.1 101"))
+    throw HandshakeError("the server refused the upgrade: " + head.substr(0, head.find('\r')));
+  if (response->header("sec-websocket-accept") != accept_key(key))
+    throw HandshakeError("wrong Sec-WebSocket-Accept: not computed from our key");
+  co_return start(std::move(socket), std::move(rest), true, options);
+}
+
+asio::awaitable<WebSocket> WebSocket::accept(tcp::socket socket, std::string head,
+                                             std::string rest, Options options) {
+  const auto request = parse_head(head);
+  const std::string key = request ? request->header("sec-websocket-key") : "";
+  if (!request || !request->has_token("upgrade", "websocket") ||
+      !request->has_token("connection", "upgrade") || key.empty() ||
+      request->header("sec-websocket-version") != "13") {
+    const std::string refusal = "HTTP/1.1 400 Bad Request\r\nSec-WebSocket-Version: 13\r\n"
+                                "Content-Length: 0\r\nConnection: close\r\n\r\n";
+    co_await asio::async_write(socket, asio::buffer(refusal), no_throw);
+    throw HandshakeError("not a WebSocket upgrade request");
+  }
+  const std::string response = fmt::format(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: {}\r\n\r\n", accept_key(key));
+  co_await asio::async_write(socket, asio::buffer(response), asio::use_awaitable);
+  co_return start(std::move(socket), std::move(rest), false, options);
+}
+
+// The keepalive: a ping every ping_interval; no pong within ping_timeout means the peer is
+// gone (a pulled cable sends no FIN: a read would wait forever). Closing the socket ends the
+// read in receive(), which reports the reason.
+asio::awaitable<void> keepalive(std::shared_ptr<WebSocket::State> s) {
+  while (!s->finished) {
+    s->keepalive_timer.expires_after(s->options.ping_interval);
+    co_await s->keepalive_timer.async_wait(no_throw);
+    if (s->finished) break;
+    const std::uint64_t pongs_before = s->pongs;
+    s->send_frame(opcode::ping, "keepalive");
+    s->keepalive_timer.expires_after(s->options.ping_timeout);
+    co_await s->keepalive_timer.async_wait(no_throw);
+    if (s->finished || s->pongs != pongs_before) continue;
+    s->lost = "ping timeout: no pong";
+    asio::error_code ignored;
+    s->socket.close(ignored);
+    break;
+  }
+}
+
+WebSocket WebSocket::start(tcp::socket socket, std::string rest, bool client, Options options) {
+  auto state = std::make_shared<State>(std::move(socket), std::move(rest), client, options);
+  auto executor = state->socket.get_executor();
+  asio::co_spawn(executor, writer(state), tut::rethrow);
+  asio::co_spawn(executor, keepalive(state), tut::rethrow);
+  // The handles share one more pointer whose deleter runs when the last handle is gone: a
+  // connection nobody can use any more says goodbye (1001) instead of leaking its writer.
+  std::shared_ptr<State> handle(state.get(), [state](State*) {
+    if (!state->close_sent) {
+      state->close_sent = true;
+      state->send_frame(opcode::close, close_payload(status::going_away, ""));
+    }
+    state->finish();
+  });
+  return WebSocket(std::move(handle));
+}
+
+// ---------------------------------------------------------------------- the message loop
+
+void WebSocket::fail(State& s, std::uint16_t code, const std::string& reason) {
+  if (!s.close_sent) {  // the RFC's answer: a close frame with the code, then the TCP close
+    s.close_sent = true;
+    s.send_frame(opcode::close, close_payload(code, reason));
+  }
+  s.code = code;
+  s.reason = reason;
+  s.finish();
+  throw ConnectionClosed(code, reason);
+}
+
+asio::awaitable<std::optional<Message>> WebSocket::receive() {
+  State& s = *state_;
+  if (s.close_received) co_return std::nullopt;
+  if (s.finished) throw ConnectionClosed(s.code ? s.code : status::abnormal, "already closed");
+  Message message;
+  bool in_message = false;  // between the first frame of a fragmented message and its last
+  for (;;) {
+    Frame frame;
+    std::uint16_t error_code = 0;
+    std::string error;
+    try {
+      frame = co_await read_frame(s.socket, s.buffer, s.options.max_message - message.data.size());
+    } catch (const ProtocolError& e) {  // reserved bits, a long control frame, too big
+      error_code = e.code;
+      error = e.what();
+    } catch (const std::system_error& e) {  // no close frame: 1006, never sent on the wire
+      s.code = status::abnormal;
+      s.reason = s.lost.empty() ? fmt::format("connection lost: {}", e.code().message()) : s.lost;
+      s.finish();
+      throw ConnectionClosed(s.code, s.reason);
+    }
+    if (error_code != 0) fail(s, error_code, error);
+    // RFC 6455 5.1: a client masks every frame, a server none.
+    if (frame.masked != !s.client)
+      fail(s, status::protocol_error, s.client ? "masked frame from the server"
+                                               : "unmasked frame from a client");
+    switch (frame.opcode) {
+      case opcode::ping:  // answered at once, even between the fragments of a message
+        s.send_frame(opcode::pong, frame.payload);
+        continue;
+      case opcode::pong:
+        ++s.pongs;  // proof of life for keepalive()
+        continue;
+      case opcode::close: {
+        auto closing = closed_by_peer(std::move(frame.payload));
+        auto result = co_await std::move(closing);
+        co_return result;
+      }
+      case opcode::text:
+      case opcode::binary:
+        if (in_message) fail(s, status::protocol_error, "new message inside a fragmented one");
+        message.binary = frame.opcode == opcode::binary;
+        in_message = true;
+        break;
+      case opcode::continuation:
+        if (!in_message) fail(s, status::protocol_error, "continuation without a message");
+        break;
+      default:
+        fail(s, status::protocol_error, fmt::format("unknown opcode {}", frame.opcode));
+    }
+    message.data += frame.payload;
+    if (!frame.fin) continue;
+    if (!message.binary && !valid_utf8(message.data))
+      fail(s, status::invalid_data, "invalid UTF-8 in a text message");
+    co_return message;
+  }
+}
+
+// The peer sent a close frame: answer with the same code, then close the TCP connection.
+asio::awaitable<std::optional<Message>> WebSocket::closed_by_peer(std::string payload) {
+  State& s = *state_;
+  std::uint16_t code = status::no_status;
+  if (payload.size() == 1) fail(s, status::protocol_error, "close frame of one byte");
+  if (payload.size() >= 2) {
+    code = static_cast<std::uint16_t>((static_cast<std::uint8_t>(payload[0]) << 8) |
+                                      static_cast<std::uint8_t>(payload[1]));
+    if (!valid_close_code(code)) fail(s, status::protocol_error, fmt::format("bad close code {}", code));
+    if (!valid_utf8(std::string_view(payload).substr(2)))
+      fail(s, status::invalid_data, "invalid UTF-8 in the close reason");
+  }
+  s.close_received = true;
+  s.code = code;
+  s.reason = payload.size() > 2 ? payload.substr(2) : "";
+  if (!s.close_sent) {
+    s.close_sent = true;
+    s.send_frame(opcode::close, payload.size() >= 2 ? close_payload(code, "") : "");
+  }
+  s.finish();
+  // websockets: ConnectionClosedOK for 1000, 1001 and no code; ConnectionClosedError else.
+  if (code == status::normal || code == status::going_away || code == status::no_status)
+    co_return std::nullopt;
+  throw ConnectionClosed(code, s.reason);
+}
+
+asio::awaitable<void> WebSocket::send(Message message) {
+  State& s = *state_;
+  if (s.close_sent) throw ConnectionClosed(s.code ? s.code : status::abnormal, "closing");
+  // Fragments of at most max_frame bytes, pushed together: only control frames may come
+  // between them (RFC 6455 5.4), and nothing here can push a data frame in between.
+  const std::size_t step = std::max<std::size_t>(1, s.options.max_frame);
+  std::uint8_t op = message.binary ? opcode::binary : opcode::text;
+  std::size_t offset = 0;
+  while (message.data.size() - offset > step) {
+    s.send_frame(op, std::string_view(message.data).substr(offset, step), false);
+    offset += step;
+    op = opcode::continuation;
+  }
+  const std::string last = encode_frame(op, std::string_view(message.data).substr(offset), true, s.client);
+  const asio::error_code error = co_await s.out.write(last);  // returns once written
+  if (error) throw ConnectionClosed(status::abnormal, "connection lost: " + error.message());
+}
+
+void WebSocket::ping(std::string payload) { state_->send_frame(opcode::ping, payload.substr(0, 125)); }
+
+// --------------------------------------------------------------------- the closing handshake
+
+// Reads until the peer's close frame (messages that were still on their way are dropped).
+asio::awaitable<void> await_close_frame(std::shared_ptr<WebSocket::State> s) {
+  while (!s->close_received) {
+    Frame frame;
+    try {
+      frame = co_await read_frame(s->socket, s->buffer, s->options.max_message);
+    } catch (const std::exception&) {
+      co_return;  // an error or the end: nothing more will come
+    }
+    if (frame.opcode == opcode::close) s->close_received = true;
+    if (frame.opcode == opcode::ping) s->send_frame(opcode::pong, frame.payload);
+  }
+}
+
+asio::awaitable<void> WebSocket::close(std::uint16_t code, std::string reason) {
+  auto s = state_;
+  if (s->finished) co_return;
+  if (!s->close_sent) {
+    s->close_sent = true;
+    s->send_frame(opcode::close, close_payload(code, reason));
+    s->code = code;
+    s->reason = reason;
+  }
+  auto peer_answer = await_close_frame(s);
+  auto deadline = sleep(s->options.close_timeout);
+  co_await (std::move(peer_answer) || std::move(deadline));
+  s->finish();
+}
+
+// The writer, then the TCP close: shutdown(send) first, then read until the peer closes too.
+// (Closing a socket with unread bytes sends a reset, which can destroy our close frame.)
+asio::awaitable<void> drain(std::shared_ptr<WebSocket::State> s) {
+  std::array<char, 4096> scratch;
+  for (;;) {
+    auto [error, n] = co_await s->socket.async_read_some(asio::buffer(scratch), no_throw);
+    if (error) co_return;
+  }
+}
+
+asio::awaitable<void> writer(std::shared_ptr<WebSocket::State> s) {
+  co_await s->out.run();  // until finish() and an empty queue, or until a write fails
+  asio::error_code ignored;
+  if (s->finished) {  // else a write failed while receive() may still read: just close
+    s->socket.shutdown(tcp::socket::shutdown_send, ignored);
+    auto until_peer_closes = drain(s);
+    auto deadline = sleep(s->options.close_timeout);
+    co_await (std::move(until_peer_closes) || std::move(deadline));
+  }
+  s->socket.close(ignored);
+}
+
+std::uint16_t WebSocket::close_code() const { return state_->code; }
+std::string WebSocket::close_reason() const { return state_->reason; }
+bool WebSocket::is_client() const { return state_->client; }
+
+// --------------------------------------------------------------------------- the server
+
+WebSocketServer::WebSocketServer(asio::any_io_executor executor, const tcp::endpoint& endpoint,
+                                 Handler handler, Options options)
+    : acceptor_(executor, endpoint), handler_(std::move(handler)), options_(options) {}
+
+unsigned short WebSocketServer::port() const { return acceptor_.local_endpoint().port(); }
+
+void WebSocketServer::stop() {
+  asio::error_code ignored;
+  acceptor_.close(ignored);
+}
+
+asio::awaitable<void> WebSocketServer::serve() {
+  for (;;) {
+    auto [error, socket] = co_await acceptor_.async_accept(no_throw);
+    if (error == asio::error::operation_aborted || !acceptor_.is_open()) break;
+    if (error) continue;
+    asio::co_spawn(acceptor_.get_executor(), session(std::move(socket), handler_, options_),
+                   tut::rethrow);
+  }
+}
+
+asio::awaitable<void> WebSocketServer::session(tcp::socket socket, Handler handler,
+                                               Options options) {
+  std::string head, rest;
+  try {
+    co_await read_head(socket, head, rest);
+  } catch (const HandshakeError&) {
+    co_return;  // gone before finishing its request
+  }
+  const auto request = parse_head(head);
+  if (request && request->first_line.starts_with("GET / ") &&
+      !request->has_token("upgrade", "websocket")) {  // a browser asking for the page
+    const std::string page = echo_page();
+    const std::string response = fmt::format(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n"
+        "Connection: close\r\n\r\n{}", page.size(), page);
+    co_await asio::async_write(socket, asio::buffer(response), no_throw);
+    co_return;
+  }
+  std::optional<WebSocket> websocket;
+  try {
+    websocket = co_await WebSocket::accept(std::move(socket), head, rest, options);
+  } catch (const std::exception&) {
+    co_return;  // refused with 400, or the client left
+  }
+  std::uint16_t code = status::normal;
+  try {
+    auto handling = handler(*websocket);
+    co_await std::move(handling);
+  } catch (const ConnectionClosed&) {  // the handler's receive() saw the end
+  } catch (const std::exception&) {
+    code = status::internal_error;     // the handler failed: 1011, like websockets
+  }
+  co_await websocket->close(code);  // nothing to do if the connection is already closed
+}
+
+asio::awaitable<void> echo(WebSocket websocket) {
+  for (;;) {
+    auto message = co_await websocket.receive();
+    if (!message) break;  // closed cleanly
+    co_await websocket.send(std::move(*message));
+  }
+}
+
+}  // namespace lesson026

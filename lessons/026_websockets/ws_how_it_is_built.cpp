@@ -1,0 +1,244 @@
+// How it is built: lesson 026's machinery (see ws_how_it_is_built.hpp). A learner can skip it.
+#include "ws_how_it_is_built.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <random>
+#include <system_error>
+
+#include <asio/read.hpp>
+#include <asio/read_until.hpp>
+#include <openssl/evp.h>
+
+namespace lesson026 {
+
+namespace {
+
+std::mt19937_64& random_engine() {
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  return engine;
+}
+
+// Reads until `buffer` holds at least `size` bytes. Throws std::system_error at the end.
+asio::awaitable<void> fill(tcp::socket& socket, std::string& buffer, std::size_t size) {
+  if (buffer.size() >= size) co_return;
+  auto dynamic = asio::dynamic_buffer(buffer);
+  co_await asio::async_read(socket, dynamic, asio::transfer_at_least(size - buffer.size()),
+                            asio::use_awaitable);
+}
+
+std::string lower(std::string_view text) {
+  std::string result(text);
+  for (char& c : result) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return result;
+}
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+}  // namespace
+
+asio::awaitable<Frame> read_frame(tcp::socket& socket, std::string& buffer,
+                                  std::size_t max_payload) {
+  co_await fill(socket, buffer, 2);
+  const auto b0 = static_cast<std::uint8_t>(buffer[0]), b1 = static_cast<std::uint8_t>(buffer[1]);
+  Frame frame;
+  frame.fin = (b0 & 0x80) != 0;
+  frame.opcode = b0 & 0x0F;
+  frame.masked = (b1 & 0x80) != 0;
+  if ((b0 & 0x70) != 0) throw ProtocolError(status::protocol_error, "reserved bits set");
+  const std::uint8_t length7 = b1 & 0x7F;
+  const std::size_t length_bytes = length7 == 126 ? 2 : length7 == 127 ? 8 : 0;
+  const std::size_t header = 2 + length_bytes + (frame.masked ? 4 : 0);
+  co_await fill(socket, buffer, header);
+  std::uint64_t length = length7;
+  if (length_bytes > 0) {
+    length = 0;
+    for (std::size_t i = 0; i < length_bytes; ++i)
+      length = (length << 8) | static_cast<std::uint8_t>(buffer[2 + i]);
+    if (length_bytes == 8 && (length >> 63) != 0)
+      throw ProtocolError(status::protocol_error, "64-bit length with its top bit set");
+  }
+  if (frame.opcode >= 0x8 && (length > 125 || !frame.fin))
+    throw ProtocolError(status::protocol_error, "a control frame over 125 bytes or fragmented");
+  if (frame.opcode < 0x8 && length > max_payload)
+    throw ProtocolError(status::too_big, "message too big");
+  co_await fill(socket, buffer, header + static_cast<std::size_t>(length));
+  frame.payload = buffer.substr(header, static_cast<std::size_t>(length));
+  if (frame.masked) {
+    const char* key = buffer.data() + header - 4;
+    for (std::size_t i = 0; i < frame.payload.size(); ++i) frame.payload[i] ^= key[i % 4];
+  }
+  buffer.erase(0, header + static_cast<std::size_t>(length));
+  co_return frame;
+}
+
+std::string encode_frame(std::uint8_t op, std::string_view payload, bool fin, bool mask) {
+  std::string frame;
+  frame.reserve(payload.size() + 14);
+  frame += static_cast<char>((fin ? 0x80 : 0) | op);
+  const char mask_bit = mask ? static_cast<char>(0x80) : 0;
+  const std::uint64_t length = payload.size();
+  if (length < 126) {
+    frame += static_cast<char>(mask_bit | static_cast<char>(length));
+  } else if (length <= 0xFFFF) {
+    frame += static_cast<char>(mask_bit | 126);
+    for (int shift = 8; shift >= 0; shift -= 8) frame += static_cast<char>(length >> shift);
+  } else {
+    frame += static_cast<char>(mask_bit | 127);
+    for (int shift = 56; shift >= 0; shift -= 8) frame += static_cast<char>(length >> shift);
+  }
+  if (!mask) return frame.append(payload);
+  std::array<char, 4> key{};
+  const auto bits = random_engine()();
+  for (int i = 0; i < 4; ++i) key[i] = static_cast<char>(bits >> (8 * i));
+  frame.append(key.data(), 4);
+  const std::size_t start = frame.size();
+  frame.append(payload);
+  for (std::size_t i = 0; i < payload.size(); ++i) frame[start + i] ^= key[i % 4];
+  return frame;
+}
+
+std::string close_payload(std::uint16_t code, std::string_view reason) {
+  std::string payload;
+  payload += static_cast<char>(code >> 8);
+  payload += static_cast<char>(code & 0xFF);
+  return payload.append(reason.substr(0, 123));
+}
+
+bool valid_close_code(std::uint16_t code) {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+         (code >= 3000 && code <= 4999);
+}
+
+bool valid_utf8(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    std::size_t extra = 0;
+    std::uint32_t point = 0;
+    if (c < 0x80) { ++i; continue; }
+    if (c >= 0xC2 && c <= 0xDF) { extra = 1; point = c & 0x1F; }
+    else if (c >= 0xE0 && c <= 0xEF) { extra = 2; point = c & 0x0F; }
+    else if (c >= 0xF0 && c <= 0xF4) { extra = 3; point = c & 0x07; }
+    else return false;  // a continuation byte first, an overlong 2-byte lead, or > U+10FFFF
+    if (i + extra >= text.size()) return false;  // truncated
+    for (std::size_t k = 1; k <= extra; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return false;
+      point = (point << 6) | (next & 0x3F);
+    }
+    if ((extra == 2 && point < 0x800) || (extra == 3 && (point < 0x10000 || point > 0x10FFFF)) ||
+        (point >= 0xD800 && point <= 0xDFFF))
+      return false;  // overlong, out of range, or a UTF-16 surrogate
+    i += extra + 1;
+  }
+  return true;
+}
+
+std::string base64(std::string_view bytes) {
+  static constexpr char alphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    const std::uint32_t n = (static_cast<std::uint8_t>(bytes[i]) << 16) |
+                            (static_cast<std::uint8_t>(bytes[i + 1]) << 8) |
+                            static_cast<std::uint8_t>(bytes[i + 2]);
+    for (int shift = 18; shift >= 0; shift -= 6) out += alphabet[(n >> shift) & 0x3F];
+  }
+  if (i + 1 == bytes.size()) {
+    const std::uint32_t n = static_cast<std::uint8_t>(bytes[i]) << 16;
+    out += alphabet[(n >> 18) & 0x3F];
+    out += alphabet[(n >> 12) & 0x3F];
+    out += "==";
+  } else if (i + 2 == bytes.size()) {
+    const std::uint32_t n = (static_cast<std::uint8_t>(bytes[i]) << 16) |
+                            (static_cast<std::uint8_t>(bytes[i + 1]) << 8);
+    out += alphabet[(n >> 18) & 0x3F];
+    out += alphabet[(n >> 12) & 0x3F];
+    out += alphabet[(n >> 6) & 0x3F];
+    out += '=';
+  }
+  return out;
+}
+
+std::string accept_key(std::string_view client_key) {
+  const std::string input = std::string(client_key) + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (EVP_Digest(input.data(), input.size(), digest, &size, EVP_sha1(), nullptr) != 1)
+    throw std::runtime_error("OpenSSL's SHA-1 failed");
+  return base64(std::string_view(reinterpret_cast<const char*>(digest), size));
+}
+
+std::string random_key() {
+  std::string bytes(16, '\0');
+  for (char& b : bytes) b = static_cast<char>(random_engine()());
+  return base64(bytes);
+}
+
+std::string HttpHead::header(const std::string& name) const {
+  const auto found = headers.find(name);
+  return found == headers.end() ? std::string() : found->second;
+}
+
+bool HttpHead::has_token(const std::string& name, std::string_view token) const {
+  std::string_view value = headers.count(name) ? std::string_view(headers.at(name)) : "";
+  while (!value.empty()) {
+    const auto comma = value.find(',');
+    if (lower(trim(value.substr(0, comma))) == lower(token)) return true;
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+std::optional<HttpHead> parse_head(std::string_view head) {
+  HttpHead result;
+  auto end = head.find("\r\n");
+  if (end == std::string_view::npos) return std::nullopt;
+  result.first_line = std::string(head.substr(0, end));
+  head.remove_prefix(end + 2);
+  while ((end = head.find("\r\n")) != std::string_view::npos && end > 0) {
+    const std::string_view line = head.substr(0, end);
+    const auto colon = line.find(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    result.headers[lower(trim(line.substr(0, colon)))] = std::string(trim(line.substr(colon + 1)));
+    head.remove_prefix(end + 2);
+  }
+  return result;
+}
+
+asio::awaitable<void> read_head(tcp::socket& socket, std::string& head, std::string& rest) {
+  std::string buffer;
+  auto dynamic = asio::dynamic_buffer(buffer, 8192);
+  auto [error, n] = co_await asio::async_read_until(socket, dynamic, "\r\n\r\n", no_throw);
+  if (error == asio::error::not_found) throw HandshakeError("HTTP head longer than 8 KiB");
+  if (error) throw HandshakeError("connection ended during the handshake: " + error.message());
+  head = buffer.substr(0, n);
+  rest = buffer.substr(n);
+}
+
+std::string echo_page() {
+  return R"(<!DOCTYPE html>
+<html><head><title>lesson 026: WebSocket echo</title></head>
+<body><p id="status">connecting</p><p id="echo"></p>
+<script>
+const ws = new WebSocket("ws://" + location.host + "/echo");
+ws.onopen = () => { document.getElementById("status").textContent = "open"; ws.send("hello from the browser"); };
+ws.onmessage = (event) => {
+  if (document.getElementById("echo").textContent !== "") return;
+  document.getElementById("echo").textContent = event.data;
+  ws.send("browser got: " + event.data);
+};
+ws.onclose = (event) => { document.getElementById("status").textContent = "closed " + event.code; };
+</script></body></html>
+)";
+}
+
+}  // namespace lesson026
