@@ -1,0 +1,326 @@
+// Lesson 026 tests against peers that no lesson wrote: Debian's Python `websockets` library
+// (run by /usr/bin/python3, which sees Debian's packages; a python3 earlier on PATH may not),
+// its client against this server and this client against its server, and headless Chromium,
+// which loads the server's page, whose script echoes through a WebSocket. A missing peer
+// skips with the reason (and fails under TUTORIAL_NO_SKIP, as in CI).
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <asio/post.hpp>
+#include <asio/this_coro.hpp>
+
+#include "test_support.hpp"
+#include "ws.hpp"
+
+extern char** environ;
+
+using namespace lesson026;
+using namespace std::chrono_literals;
+
+namespace {
+
+const asio::ip::address localhost = asio::ip::make_address("127.0.0.1");
+const char* const python = "/usr/bin/python3";
+
+bool python_has_websockets() {
+  return std::system("/usr/bin/python3 -c 'import websockets' >/dev/null 2>&1") == 0;
+}
+const char* const python_missing =
+    "Debian's /usr/bin/python3 with the websockets library (apt-get install python3-websockets)";
+
+// A Python script in a temporary file, removed with this object.
+struct Script {
+  std::filesystem::path path;
+  explicit Script(const std::string& text) {
+    path = std::filesystem::temp_directory_path() /
+           ("test_026_" + std::to_string(::getpid()) + "_" +
+            std::to_string(std::hash<std::string>{}(text)) + ".py");
+    std::ofstream(path) << text;
+  }
+  ~Script() { std::filesystem::remove(path); }
+};
+
+std::string read_all(FILE* pipe) {
+  std::string output;
+  char chunk[4096];
+  while (std::fgets(chunk, sizeof chunk, pipe) != nullptr) output += chunk;
+  return output;
+}
+
+const char* const client_script = R"(
+import asyncio, sys, websockets
+async def main(port, big):
+    async with websockets.connect(f"ws://127.0.0.1:{port}/echo", max_size=None) as ws:
+        if big:
+            try:
+                await ws.send(b"z" * 2000)
+                await ws.recv()
+            except websockets.exceptions.ConnectionClosedError as e:
+                print(f"python client: closed by the server with {e.rcvd.code}")
+            return
+        for m in ["hello", "\u03ba\u1f79\u03c3\u03bc\u03b5", b"\x00\xff", "x" * 300, b"y" * 70000, ""]:
+            await ws.send(m)
+            r = await ws.recv()
+            assert r == m, f"sent {m[:20]!r}, got {r[:20]!r}"
+        await ws.send(["frag", "men", "ted"])
+        r = await ws.recv()
+        assert r == "fragmented", r
+        pong = await ws.ping(b"are you there")
+        await asyncio.wait_for(pong, 10)
+    print(f"python client: all echoed, pong received, closed with {ws.close_code}")
+asyncio.run(main(sys.argv[1], len(sys.argv) > 2))
+)";
+
+// This lesson's server; Python's client, run in a thread (popen blocks), stops it when done.
+asio::awaitable<std::string> python_client_against_server(std::string script, bool big) {
+  auto executor = co_await asio::this_coro::executor;
+  Options options;
+  options.max_message = 100'000;
+  if (big) options.max_message = 1000;
+  WebSocketServer server(executor, {localhost, 0}, echo, options);
+  std::string output;
+  const std::string command = std::string(python) + " " + script + " " +
+                              std::to_string(server.port()) + (big ? " big" : "");
+  std::thread child([&output, &server, command, executor] {
+    FILE* pipe = ::popen(command.c_str(), "r");
+    if (pipe != nullptr) {
+      output = read_all(pipe);
+      output += "exit status " + std::to_string(::pclose(pipe));
+    }
+    asio::post(executor, [&server] { server.stop(); });
+  });
+  auto serving = server.serve();
+  co_await std::move(serving);
+  child.join();
+  co_return output;
+}
+
+}  // namespace
+
+TEST_CASE("the websockets library's client talks to this server") {
+  if (!tut::test::peer_available(python_has_websockets(), python_missing)) return;
+  Script script(client_script);
+  const auto output =
+      tut::test::run_within(python_client_against_server(script.path.string(), false), 50s);
+  INFO(output);
+  CHECK_THAT(output, tut::test::ContainsSubstring(
+                         "python client: all echoed, pong received, closed with 1000"));
+  CHECK_THAT(output, tut::test::ContainsSubstring("exit status 0"));
+}
+
+TEST_CASE("the websockets library's client gets 1009 for a message over the limit") {
+  if (!tut::test::peer_available(python_has_websockets(), python_missing)) return;
+  Script script(client_script);
+  const auto output =
+      tut::test::run_within(python_client_against_server(script.path.string(), true), 50s);
+  INFO(output);
+  CHECK_THAT(output, tut::test::ContainsSubstring("python client: closed by the server with 1009"));
+}
+
+namespace {
+
+const char* const server_script = R"(
+import asyncio, logging, sys, websockets
+logging.getLogger("websockets").setLevel(logging.CRITICAL)  # a failed handler's traceback
+async def main(max_size):
+    done = asyncio.get_running_loop().create_future()
+    async def echo(ws, path=None):
+        try:
+            async for m in ws:
+                await ws.send(m)
+        finally:
+            if not done.done():
+                done.set_result(ws)
+    async with websockets.serve(echo, "127.0.0.1", 0, max_size=max_size) as server:
+        print(server.sockets[0].getsockname()[1], flush=True)
+        ws = await asyncio.wait_for(done, 30)
+        await ws.wait_closed()
+    sent = ws.close_sent.code if ws.close_sent else None
+    print(f"python server: closed with {ws.close_code}, sent {sent}", flush=True)
+asyncio.run(main(int(sys.argv[1])))
+)";
+
+// The Python server, started before the io_context runs: its first line is its port.
+struct PythonServer {
+  Script script{server_script};
+  FILE* pipe = nullptr;
+  std::string port;
+  explicit PythonServer(int max_size) {
+    const std::string command =
+        std::string(python) + " " + script.path.string() + " " + std::to_string(max_size);
+    pipe = ::popen(command.c_str(), "r");
+    char line[64] = {};
+    if (pipe != nullptr && std::fgets(line, sizeof line, pipe) != nullptr) port = line;
+    while (!port.empty() && (port.back() == '\n' || port.back() == '\r')) port.pop_back();
+  }
+  std::string finish() {  // the rest of its output, once it has exited
+    if (pipe == nullptr) return "";
+    std::string rest = read_all(pipe);
+    ::pclose(pipe);
+    pipe = nullptr;
+    return rest;
+  }
+  ~PythonServer() { finish(); }
+};
+
+struct ClientResult {
+  std::vector<Message> echoes;
+  std::uint16_t code = 0;
+  std::string error;
+};
+
+asio::awaitable<ClientResult> client_against_python(std::string port, std::size_t big) {
+  ClientResult result;
+  Options options;
+  options.max_frame = 1000;  // the 70000-byte message goes as 70 fragments
+  auto websocket = co_await WebSocket::connect("127.0.0.1", port, "/", options);
+  if (big > 0) {
+    try {
+      Message message{true, std::string(big, 'z')};
+      co_await websocket.send(std::move(message));
+      auto reply = co_await websocket.receive();
+      result.error = reply ? "echoed" : "closed";
+    } catch (const ConnectionClosed& e) {
+      result.code = e.code;
+      result.error = e.what();
+    }
+    co_return result;
+  }
+  const std::vector<Message> messages = {{false, "hello"},
+                                         {false, "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5"},
+                                         {true, std::string(70'000, '\x01')},
+                                         {false, ""}};
+  for (const Message& message : messages) {
+    websocket.ping("keepalive from C++");
+    co_await websocket.send(message);
+    auto reply = co_await websocket.receive();
+    result.echoes.push_back(reply.value_or(Message{false, "<closed>"}));
+  }
+  co_await websocket.close();
+  result.code = websocket.close_code();
+  co_return result;
+}
+
+}  // namespace
+
+TEST_CASE("this client talks to the websockets library's server") {
+  if (!tut::test::peer_available(python_has_websockets(), python_missing)) return;
+  PythonServer server(100'000);
+  REQUIRE_FALSE(server.port.empty());
+  const auto result = tut::test::run_within(client_against_python(server.port, 0), 50s);
+  const std::string output = server.finish();
+  REQUIRE(result.echoes.size() == 4);
+  CHECK(result.echoes[0] == Message{false, "hello"});
+  CHECK(result.echoes[1] == Message{false, "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5"});
+  CHECK(result.echoes[2] == Message{true, std::string(70'000, '\x01')});
+  CHECK(result.echoes[3] == Message{false, ""});
+  CHECK(result.code == 1000);
+  CHECK_THAT(output, tut::test::ContainsSubstring("python server: closed with 1000, sent 1000"));
+}
+
+TEST_CASE("the websockets library's server closes this client with 1009 over its max_size") {
+  if (!tut::test::peer_available(python_has_websockets(), python_missing)) return;
+  PythonServer server(1000);
+  REQUIRE_FALSE(server.port.empty());
+  const auto result = tut::test::run_within(client_against_python(server.port, 2000), 50s);
+  const std::string output = server.finish();
+  INFO(result.error);
+  CHECK(result.code == 1009);
+  // It fails the connection: sends 1009 and closes TCP without waiting for our answer.
+  CHECK_THAT(output, tut::test::ContainsSubstring("python server: closed with 1006, sent 1009"));
+}
+
+// ------------------------------------------------------------------------- a browser
+
+namespace {
+
+const char* const chromium = "/usr/bin/chromium";
+
+// Chromium in a process group of its own (it starts helpers), so the test can end all of it.
+struct Browser {
+  pid_t pid = -1;
+  std::filesystem::path profile;
+  void start(const std::string& url) {
+    profile = std::filesystem::temp_directory_path() /
+              ("test_026_chromium_" + std::to_string(::getpid()));
+    const std::string profile_flag = "--user-data-dir=" + profile.string();
+    std::vector<std::string> args = {chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                                     "--no-first-run", profile_flag, url};
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attributes, 0);
+    posix_spawn_file_actions_t files;
+    posix_spawn_file_actions_init(&files);
+    posix_spawn_file_actions_addopen(&files, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&files, 2, "/dev/null", O_WRONLY, 0);
+    if (posix_spawn(&pid, chromium, &files, &attributes, argv.data(), environ) != 0) pid = -1;
+    posix_spawn_file_actions_destroy(&files);
+    posix_spawnattr_destroy(&attributes);
+  }
+  ~Browser() {
+    if (pid > 0) {
+      ::kill(-pid, SIGTERM);  // the group this test started, by its id
+      int status = 0;
+      ::waitpid(pid, &status, 0);
+    }
+    std::error_code ignored;
+    if (!profile.empty()) std::filesystem::remove_all(profile, ignored);
+  }
+};
+
+struct BrowserRound {
+  std::string got;  // what the page sent back after the echo
+  WebSocketServer* server = nullptr;
+};
+
+asio::awaitable<std::string> browser_round_trip(Browser* browser) {
+  auto executor = co_await asio::this_coro::executor;
+  auto round = std::make_shared<BrowserRound>();
+  // Echo, until the page reports what it received: then the round trip is proven.
+  auto handler = [round](WebSocket websocket) -> asio::awaitable<void> {
+    for (;;) {
+      auto message = co_await websocket.receive();
+      if (!message) co_return;
+      if (message->data.starts_with("browser got: ")) {
+        round->got = message->data;
+        round->server->stop();
+        co_return;
+      }
+      co_await websocket.send(std::move(*message));
+    }
+  };
+  WebSocketServer server(executor, {localhost, 0}, handler);
+  round->server = &server;
+  browser->start("http://127.0.0.1:" + std::to_string(server.port()) + "/");
+  REQUIRE(browser->pid > 0);
+  auto serving = server.serve();
+  co_await std::move(serving);
+  co_return round->got;
+}
+
+}  // namespace
+
+TEST_CASE("headless Chromium loads the page and echoes through a WebSocket") {
+  if (!tut::test::peer_available(::access(chromium, X_OK) == 0,
+                                 "Chromium (apt-get install --no-install-recommends chromium)"))
+    return;
+  Browser browser;
+  const auto got = tut::test::run_within(browser_round_trip(&browser), 50s);
+  CHECK(got == "browser got: hello from the browser");
+}
