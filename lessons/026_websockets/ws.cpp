@@ -7,9 +7,7 @@
 #include <algorithm>
 
 #include <asio/co_spawn.hpp>
-#include <asio/connect.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
-#include <asio/this_coro.hpp>
 #include <asio/write.hpp>
 #include <fmt/format.h>
 
@@ -20,27 +18,11 @@ namespace lesson026 {
 
 using namespace asio::experimental::awaitable_operators;
 
-ConnectionClosed::ConnectionClosed(std::uint16_t c, const std::string& why)
-    : std::runtime_error(fmt::format("connection closed: {} {}", c, why)), code(c), reason(why) {}
-
-namespace {
-asio::awaitable<void> sleep(milliseconds delay) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, delay);
-  co_await timer.async_wait(no_throw);
-}
-}  // namespace
-
 // ------------------------------------------------------------------------- the handshake
 
 asio::awaitable<WebSocket> WebSocket::connect(std::string host, std::string port,
                                               std::string path, Options options) {
-  auto executor = co_await asio::this_coro::executor;
-  tcp::resolver resolver(executor);
-  auto [resolve_error, endpoints] = co_await resolver.async_resolve(host, port, no_throw);
-  tcp::socket socket(executor);
-  asio::error_code error = resolve_error;
-  if (!error) std::tie(error, std::ignore) = co_await asio::async_connect(socket, endpoints, no_throw);
-  if (error) throw HandshakeError(fmt::format("cannot connect to {}:{}: {}", host, port, error.message()));
+  tcp::socket socket = co_await tcp_connect(host, port);  // throws HandshakeError
 
   // The client's half: a GET with Upgrade and a random key...
   const std::string key = random_key();
@@ -234,20 +216,6 @@ void WebSocket::ping(std::string payload) { state_->send_frame(opcode::ping, pay
 
 // --------------------------------------------------------------------- the closing handshake
 
-// Reads until the peer's close frame (messages that were still on their way are dropped).
-asio::awaitable<void> await_close_frame(std::shared_ptr<WebSocket::State> s) {
-  while (!s->close_received) {
-    Frame frame;
-    try {
-      frame = co_await read_frame(s->socket, s->buffer, s->options.max_message);
-    } catch (const std::exception&) {
-      co_return;  // an error or the end: nothing more will come
-    }
-    if (frame.opcode == opcode::close) s->close_received = true;
-    if (frame.opcode == opcode::ping) s->send_frame(opcode::pong, frame.payload);
-  }
-}
-
 asio::awaitable<void> WebSocket::close(std::uint16_t code, std::string reason) {
   auto s = state_;
   if (s->finished) co_return;
@@ -258,93 +226,9 @@ asio::awaitable<void> WebSocket::close(std::uint16_t code, std::string reason) {
     s->reason = reason;
   }
   auto peer_answer = await_close_frame(s);
-  auto deadline = sleep(s->options.close_timeout);
+  auto deadline = pause_for(s->options.close_timeout);
   co_await (std::move(peer_answer) || std::move(deadline));
   s->finish();
-}
-
-// The writer, then the TCP close: shutdown(send) first, then read until the peer closes too.
-// (Closing a socket with unread bytes sends a reset, which can destroy our close frame.)
-asio::awaitable<void> drain(std::shared_ptr<WebSocket::State> s) {
-  std::array<char, 4096> scratch;
-  for (;;) {
-    auto [error, n] = co_await s->socket.async_read_some(asio::buffer(scratch), no_throw);
-    if (error) co_return;
-  }
-}
-
-asio::awaitable<void> writer(std::shared_ptr<WebSocket::State> s) {
-  co_await s->out.run();  // until finish() and an empty queue, or until a write fails
-  asio::error_code ignored;
-  if (s->finished) {  // else a write failed while receive() may still read: just close
-    s->socket.shutdown(tcp::socket::shutdown_send, ignored);
-    auto until_peer_closes = drain(s);
-    auto deadline = sleep(s->options.close_timeout);
-    co_await (std::move(until_peer_closes) || std::move(deadline));
-  }
-  s->socket.close(ignored);
-}
-
-std::uint16_t WebSocket::close_code() const { return state_->code; }
-std::string WebSocket::close_reason() const { return state_->reason; }
-bool WebSocket::is_client() const { return state_->client; }
-
-// --------------------------------------------------------------------------- the server
-
-WebSocketServer::WebSocketServer(asio::any_io_executor executor, const tcp::endpoint& endpoint,
-                                 Handler handler, Options options)
-    : acceptor_(executor, endpoint), handler_(std::move(handler)), options_(options) {}
-
-unsigned short WebSocketServer::port() const { return acceptor_.local_endpoint().port(); }
-
-void WebSocketServer::stop() {
-  asio::error_code ignored;
-  acceptor_.close(ignored);
-}
-
-asio::awaitable<void> WebSocketServer::serve() {
-  for (;;) {
-    auto [error, socket] = co_await acceptor_.async_accept(no_throw);
-    if (error == asio::error::operation_aborted || !acceptor_.is_open()) break;
-    if (error) continue;
-    asio::co_spawn(acceptor_.get_executor(), session(std::move(socket), handler_, options_),
-                   tut::rethrow);
-  }
-}
-
-asio::awaitable<void> WebSocketServer::session(tcp::socket socket, Handler handler,
-                                               Options options) {
-  std::string head, rest;
-  try {
-    co_await read_head(socket, head, rest);
-  } catch (const HandshakeError&) {
-    co_return;  // gone before finishing its request
-  }
-  const auto request = parse_head(head);
-  if (request && request->first_line.starts_with("GET / ") &&
-      !request->has_token("upgrade", "websocket")) {  // a browser asking for the page
-    const std::string page = echo_page();
-    const std::string response = fmt::format(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n"
-        "Connection: close\r\n\r\n{}", page.size(), page);
-    co_await asio::async_write(socket, asio::buffer(response), no_throw);
-    co_return;
-  }
-  std::optional<WebSocket> websocket;
-  try {
-    websocket = co_await WebSocket::accept(std::move(socket), head, rest, options);
-  } catch (const std::exception&) {
-    co_return;  // refused with 400, or the client left
-  }
-  std::uint16_t code = status::normal;
-  try {
-    auto handling = handler(*websocket);
-    co_await std::move(handling);
-  } catch (const ConnectionClosed&) {  // the handler's receive() saw the end
-  } catch (const std::exception&) {
-    code = status::internal_error;     // the handler failed: 1011, like websockets
-  }
-  co_await websocket->close(code);  // nothing to do if the connection is already closed
 }
 
 asio::awaitable<void> echo(WebSocket websocket) {

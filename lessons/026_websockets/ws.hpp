@@ -16,6 +16,8 @@
 // - The library runs a reader task and a keepalive task per connection behind your back; here
 //   they are visible: receive() is the one reader, the WriteQueue of lesson 012 the one writer
 //   (a pong, a ping and a message must never interleave their bytes), keepalive() the pinger.
+//   websockets reads ahead into a queue (max_queue) and so answers pings while you are busy;
+//   here pings are answered inside receive(): a peer that stops calling it stops answering.
 // - recv() raises ConnectionClosedOK / ConnectionClosedError; receive() returns std::nullopt
 //   after a clean closing handshake and throws ConnectionClosed (with the code) otherwise.
 // - No extensions (permessage-deflate) and no subprotocols: the client does not offer them.

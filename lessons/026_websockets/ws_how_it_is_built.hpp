@@ -76,8 +76,16 @@ struct HttpHead {
 std::optional<HttpHead> parse_head(std::string_view head);
 /// Reads up to and including "\r\n\r\n" (at most 8 KiB) into `head`; the bytes after it stay
 /// in `rest`. Throws HandshakeError when the connection ends first or the head is too long.
-/// The connection's writer: lesson 012's WriteQueue::run(), then the TCP close (ws.cpp).
+/// The connection's writer: lesson 012's WriteQueue::run(), then the TCP close: shutdown(send)
+/// and read until the peer closes too, at most close_timeout (closing a socket with unread
+/// bytes sends a reset, which can destroy the close frame just written).
 asio::awaitable<void> writer(std::shared_ptr<WebSocket::State> state);
+/// Reads until the peer's close frame (messages still on their way are dropped), answering
+/// pings; returns at the end of the connection too. close() waits on it, with a deadline.
+asio::awaitable<void> await_close_frame(std::shared_ptr<WebSocket::State> state);
+/// Resolve + connect; throws HandshakeError "cannot connect to HOST:PORT: <reason>".
+asio::awaitable<tcp::socket> tcp_connect(std::string host, std::string port);
+asio::awaitable<void> pause_for(milliseconds delay);  ///< asyncio.sleep
 asio::awaitable<void> read_head(tcp::socket& socket, std::string& head, std::string& rest);
 
 /// The page a browser gets from GET /: its script opens ws://<host>/echo, sends a message,
