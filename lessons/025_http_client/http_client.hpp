@@ -30,7 +30,8 @@
 //   connection of a half-read body (lesson 021), so this client reads to the end first.
 // - A pooled connection the server closed meanwhile is only noticed when used: a GET or HEAD
 //   that fails before any response byte on a *reused* connection is sent once more on a new
-//   one (aiohttp does the same); a POST is not, since the server may have acted on it.
+//   one, as Go's net/http does; a POST is not, since the server may have acted on it.
+//   (aiohttp 3.8, Debian 12's, raises ServerDisconnectedError instead.)
 // - Errors are one type, HttpError (HttpTimeout for the three timeouts), with a message that
 //   says what happened; aiohttp has a tree of ClientError classes.
 // - Use a Client from one thread (one io_context, or a strand), as a session belongs to one loop.
