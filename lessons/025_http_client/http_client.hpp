@@ -5,9 +5,11 @@
 //                                                        pooled connections when destroyed)
 //   async with s.get(url) as r: await r.read()         Response r = co_await client.get(url);
 //   s.post(url, data=b, headers={...})                 client.post(url, body, "text/plain")
-//   s.head(url)                                        client.request({"HEAD", url})
+//   s.head(url)                                        Request head{"HEAD", url};
+//                                                      co_await client.request(head);
 //   ClientTimeout(total, sock_connect, sock_read)      Options::total / connect / first_byte
-//   TCPConnector(limit_per_host) keep-alive pool       Options::max_idle_per_host
+//   TCPConnector's keep-alive pool                     the per-origin pool in Client, keeping at
+//                                                        most Options::max_idle_per_host idle
 //   max_redirects=10, TooManyRedirects                 Options::max_redirects, HttpError
 //   ssl.create_default_context() (verify + hostname)   Options::ca_file (the system's CAs if
 //                                                        empty); verification is always on
@@ -25,7 +27,7 @@
 // http_how_it_is_built.hpp: a learner may skip it.
 //
 // Where C++ differs from aiohttp, and why:
-// - The response arrives whole (body in a std::string, bounded by Options::max_body), where
+// - The response arrives whole (body in a std::string, bounded by Options::limits), where
 //   aiohttp hands a streaming reader to `async with`: no async destructor to release the
 //   connection of a half-read body (lesson 021), so this client reads to the end first.
 // - A pooled connection the server closed meanwhile is only noticed when used: a GET or HEAD
@@ -35,6 +37,8 @@
 // - Errors are one type, HttpError (HttpTimeout for the three timeouts), with a message that
 //   says what happened; aiohttp has a tree of ClientError classes.
 // - Use a Client from one thread (one io_context, or a strand), as a session belongs to one loop.
+// - g++ 12: name every string, Request and Options before the co_await that uses it
+//   (`co_await client.get(base + "/x")` crashed this lesson's tests; see writing-a-lesson.md).
 #pragma once
 
 #include <chrono>
