@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -371,6 +372,35 @@ TEST_CASE("a server that never answers meets the first-byte timeout") {
   Options options;
   options.first_byte = 100ms;
   CHECK_THAT(hostile(never_answers, options), ContainsSubstring("within 0.1s (Options::first_byte)"));
+}
+
+TEST_CASE("a listener whose accept queue is full meets the connect timeout") {
+  auto run = []() -> asio::awaitable<std::string> {
+    auto executor = co_await asio::this_coro::executor;
+    // Listens with a backlog of 0 and never accepts: once one handshake waits in its queue,
+    // Linux drops the next SYNs, and a connect() hangs (the kernel retries after 1 s, 3 s...).
+    asio::ip::tcp::acceptor full(executor);
+    const asio::ip::tcp::endpoint loopback(asio::ip::make_address("127.0.0.1"), 0);
+    full.open(loopback.protocol());
+    full.bind(loopback);
+    full.listen(0);
+    std::vector<std::unique_ptr<asio::ip::tcp::socket>> fillers;
+    for (int i = 0; i < 4; ++i) {  // the SYN leaves inside async_connect's call, at once
+      fillers.push_back(std::make_unique<asio::ip::tcp::socket>(executor));
+      fillers.back()->async_connect(full.local_endpoint(), [](asio::error_code) {});
+    }
+    Options options;
+    options.connect = 100ms;
+    const std::string url = "http://127.0.0.1:" + std::to_string(full.local_endpoint().port()) + "/";
+    std::string message;
+    try {
+      co_await get_with(options, url);
+    } catch (const HttpError& e) {
+      message = e.what();
+    }
+    co_return message;  // the fillers close here, cancelling their connects
+  };
+  CHECK_THAT(run_within(run()), ContainsSubstring("took longer than 0.1s (Options::connect)"));
 }
 
 TEST_CASE("the total timeout covers the whole request") {
