@@ -84,6 +84,7 @@ asio::awaitable<Response> Client::send_once(Request request) {
       // may have acted on it before closing.
       const bool idempotent = request.method == "GET" || request.method == "HEAD";
       if (!reused || connection->received_anything() || !idempotent || attempt > 1) throw;
+      idle_.erase(url.origin());  // its idle siblings are likely dead too: the retry opens anew
     }
   }
 }
