@@ -38,6 +38,11 @@ namespace {
 
 const char* const python = "/usr/bin/python3";  // Debian's, which sees python3-aiohttp
 
+// run_within's limit for talks with a child process: a generous bound that only turns a hang
+// into a failure (a starved machine once took more than the default 10 s for eight requests
+// to a Python server), still under CTest's 60 s.
+constexpr auto peer_limit = std::chrono::seconds(40);
+
 bool runs_ok(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()) == 0; }
 bool has_program(const std::string& name) { return runs_ok("command -v " + name); }
 bool has_python_module(const std::string& module) {
@@ -204,7 +209,7 @@ TEST_CASE("GET from python3 http.server gives the bytes curl gets") {
     }
     co_return responses;
   };
-  auto responses = run_within(fetch());
+  auto responses = run_within(fetch(), peer_limit);
   const std::string by_curl = capture("curl -s --max-time 20 " + base + "/data.bin");
   CHECK(responses[0].status == 200);
   CHECK(responses[0].body.size() == data.size());
@@ -282,7 +287,7 @@ asyncio.run(main())
     seen.stats = client.stats();
     co_return seen;
   };
-  Seen seen = run_within(talk());
+  Seen seen = run_within(talk(), peer_limit);
   std::string expected_chunked;
   for (int i = 0; i < 200; ++i) expected_chunked += "part " + std::to_string(i) + "\n";
   for (const auto& hello : seen.hellos) CHECK(hello.body == "Hello from aiohttp\n");
@@ -606,7 +611,7 @@ std::string https_error(Options options, std::string url) {
     }
     co_return "";
   };
-  return run_within(attempt());
+  return run_within(attempt(), peer_limit);
 }
 
 }  // namespace
@@ -619,12 +624,12 @@ TEST_CASE("https with a trusted CA gets the bytes curl gets") {
   const auto port = start_s_server(server, certs, "localhost");
   Options options;
   options.ca_file = certs.path("ca.pem");
-  auto response = run_within(get_with(options, "https://localhost:" + port + "/page.txt"));
+  auto response = run_within(get_with(options, "https://localhost:" + port + "/page.txt"), peer_limit);
   CHECK(response.status == 200);
   CHECK(response.body == "served over TLS by openssl s_server\n");
   CHECK(response.body == capture("curl -s --max-time 20 --cacert " + certs.path("ca.pem") +
                                  " https://localhost:" + port + "/page.txt"));
-  auto by_address = run_within(get_with(options, "https://127.0.0.1:" + port + "/page.txt"));
+  auto by_address = run_within(get_with(options, "https://127.0.0.1:" + port + "/page.txt"), peer_limit);
   CHECK(by_address.body == response.body);  // the certificate names IP:127.0.0.1 too
 }
 
