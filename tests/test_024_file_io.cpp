@@ -2,6 +2,9 @@
 // zlib.crc32 (/usr/bin/python3), /dev/full, a tiny tmpfs in a mount namespace (unshare) for a
 // disk that fills up mid-copy, setpriv to take root's permission override away, and the
 // io_uring program (024_file_io_uring, built when liburing-dev is installed).
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -318,6 +321,39 @@ TEST_CASE("cancelling mid-copy leaves no file under the final name and no tempor
   }
   CHECK_FALSE(fs::exists(dir / "out.bin"));
   CHECK(read_file(dir / "kept.bin") == "old");
+}
+
+TEST_CASE("Ctrl-C during 024_file_io --copy leaves no file and no temporary") {
+  // The source is a FIFO that this test feeds, so the copy is still running when SIGINT
+  // arrives, whatever the machine's speed. After the signal the test goes on writing until the
+  // child closes its end (EPIPE): the cancelled copy has then given up its files.
+  TempDir dir;
+  const std::string fifo = dir / "in.fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const std::string prog = program("024_file_io");
+  const std::string out = dir / "out.bin";
+  std::vector<char*> argv{const_cast<char*>(prog.c_str()), const_cast<char*>("--copy"),
+                          const_cast<char*>(fifo.c_str()), const_cast<char*>(out.c_str()), nullptr};
+  pid_t child = 0;
+  REQUIRE(::posix_spawn(&child, prog.c_str(), nullptr, nullptr, argv.data(), environ) == 0);
+  auto previous = ::signal(SIGPIPE, SIG_IGN);
+  Fd feed(::open(fifo.c_str(), O_WRONLY | O_CLOEXEC));  // waits until the child opens it
+  REQUIRE(feed.get() >= 0);
+  const std::string chunk = some_bytes(64 * 1024);
+  // A pipe holds 64 KiB: when 1 MiB has gone in, the child has read most of it.
+  for (int i = 0; i < 16; ++i) REQUIRE(::write(feed.get(), chunk.data(), chunk.size()) > 0);
+  ::kill(child, SIGINT);
+  while (::write(feed.get(), chunk.data(), chunk.size()) > 0) {
+  }
+  const int write_error = errno;
+  ::signal(SIGPIPE, previous);
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK(write_error == EPIPE);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 3);
+  CHECK_FALSE(fs::exists(out));
+  CHECK(dir.temporaries() == 0);
 }
 
 TEST_CASE("for_each_line splits lines across chunk boundaries") {

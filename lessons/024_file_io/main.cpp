@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -21,6 +22,7 @@
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
+#include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
@@ -182,16 +184,41 @@ asio::awaitable<void> demo(asio::thread_pool* pool, std::string dir) {
   fmt::print("024_file_io_uring: {}\n", said);
 }
 
-asio::awaitable<void> copy_with_progress(asio::thread_pool* pool, std::string from, std::string to) {
+asio::awaitable<Copied> copy_with_progress(asio::thread_pool* pool, std::string from, std::string to) {
   auto show = [](const Progress& p) {
     if (p.total > 0)
       std::fprintf(stderr, "\r%3llu%%  %llu of %llu MiB", static_cast<unsigned long long>(p.done * 100 / p.total),
                    static_cast<unsigned long long>(p.done >> 20), static_cast<unsigned long long>(p.total >> 20));
   };
   auto copy = copy_file(*pool, from, to, show, true);
-  const Copied copied = co_await std::move(copy);
-  std::fprintf(stderr, "\n");
-  fmt::print("copied {} bytes, crc32 {:08x}\n", copied.bytes, *copied.crc32);
+  co_return co_await std::move(copy);
+}
+
+// --copy: Ctrl-C (SIGINT) or SIGTERM cancels the copy, which removes its temporary.
+int copy_command(asio::thread_pool& pool, const std::string& from, const std::string& to) {
+  asio::io_context context;
+  asio::cancellation_signal cancel;
+  asio::signal_set signals(context, SIGINT, SIGTERM);
+  signals.async_wait([&](std::error_code error, int) {
+    if (!error) cancel.emit(asio::cancellation_type::terminal);
+  });
+  int status = 0;
+  auto finished = [&](std::exception_ptr error, Copied copied) {
+    signals.cancel();
+    std::fprintf(stderr, "\n");
+    try {
+      if (error) std::rethrow_exception(error);
+      fmt::print("copied {} bytes, crc32 {:08x}\n", copied.bytes, *copied.crc32);
+    } catch (const std::exception& e) {
+      status = tut::is_cancellation(error) ? 3 : 1;
+      fmt::print(stderr, "024_file_io: {}\n",
+                 status == 3 ? "cancelled: nothing written to '" + to + "'" : std::string(e.what()));
+    }
+  };
+  asio::co_spawn(context, copy_with_progress(&pool, from, to),
+                 asio::bind_cancellation_slot(cancel.slot(), finished));
+  context.run();
+  return status;
 }
 
 asio::awaitable<void> bench(asio::thread_pool* pool, std::string backend, std::string from, std::string to) {
@@ -208,7 +235,8 @@ asio::awaitable<void> bench(asio::thread_pool* pool, std::string backend, std::s
 
 int usage(int code) {
   fmt::print("usage: 024_file_io                     the demonstration\n"
-             "       024_file_io --copy FROM TO      copy on the thread pool, with progress\n"
+             "       024_file_io --copy FROM TO      copy on the thread pool, with progress;\n"
+             "                                      Ctrl-C cancels it and leaves nothing (exit 3)\n"
              "       024_file_io --bench threads|blocking FROM TO\n"
              "                                      one measured copy, one key=value line\n"
              "                                      (bench/file_copy.sh runs it next to cp and\n"
@@ -223,7 +251,7 @@ int main(int argc, char** argv) {
   asio::thread_pool pool(2);
   try {
     if (args.size() == 3 && args[0] == "--copy") {
-      tut::run(copy_with_progress(&pool, args[1], args[2]));
+      return copy_command(pool, args[1], args[2]);
     } else if (args.size() == 4 && args[0] == "--bench" &&
                (args[1] == "threads" || args[1] == "blocking")) {
       tut::run(bench(&pool, args[1], args[2], args[3]));
