@@ -10,11 +10,13 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <asio/bind_cancellation_slot.hpp>
@@ -412,6 +414,42 @@ TEST_CASE("crc32_of_files reports a missing file once the others are done") {
   std::vector<std::string> paths{dir / "a", dir / "missing", dir / "a"};
   auto error = error_of(crc32_of_files(pool, paths, 2));
   CHECK(errno_of(error) == ENOENT);
+}
+
+// A FIFO holds one read on the pool until the test writes to it, so the cancellation surely
+// comes while that read is in flight: crc32_of_files must wait for it (its reads use its
+// Semaphore and counters), not return at the cancellation and leave the read running.
+TEST_CASE("cancelling crc32_of_files returns only after its reads have stopped") {
+  using namespace std::chrono_literals;
+  TempDir dir;
+  const std::string fifo = dir / "fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  write_file(dir / "a", "a");
+  asio::thread_pool pool(2);
+  std::atomic<bool> fifo_released{false};
+  std::thread writer;
+  auto test = [&]() -> asio::awaitable<std::pair<std::size_t, bool>> {
+    asio::steady_timer timer(co_await asio::this_coro::executor, 50ms);
+    auto cancel_soon = [&]() -> asio::awaitable<void> {
+      co_await timer.async_wait(asio::use_awaitable);
+      // The FIFO's read is stuck on the pool: release it 0.2 s after the cancellation.
+      writer = std::thread([&] {
+        std::this_thread::sleep_for(200ms);
+        fifo_released = true;
+        Fd feed(::open(fifo.c_str(), O_WRONLY | O_CLOEXEC));
+        if (feed.get() >= 0) (void)!::write(feed.get(), "x", 1);
+      });
+    };
+    std::vector<std::string> paths{dir / "a", fifo, dir / "a"};
+    using namespace asio::experimental::awaitable_operators;
+    auto race = crc32_of_files(pool, paths, 3) || cancel_soon();
+    auto winner = co_await std::move(race);
+    co_return std::pair{winner.index(), fifo_released.load()};
+  };
+  const auto [winner, released_before_return] = run_within(test());
+  writer.join();
+  CHECK(winner == 1);               // the cancellation won: the FIFO had no data
+  CHECK(released_before_return);    // and the race waited until the stuck read had finished
 }
 
 TEST_CASE("the blocking copy keeps the loop from running other tasks and copy_file does not") {

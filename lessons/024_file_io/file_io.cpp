@@ -5,14 +5,13 @@
 #include <cerrno>
 #include <cstring>
 #include <exception>
+#include <variant>
 #include <memory>
 
-#include <asio/co_spawn.hpp>
-#include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
-#include "compat.hpp"
+#include "gather.hpp"     // lesson 003
 #include "semaphore.hpp"  // lesson 009
 
 namespace lesson024 {
@@ -101,33 +100,40 @@ asio::awaitable<std::uint64_t> for_each_line(asio::thread_pool& pool, std::strin
   co_return lines;
 }
 
+namespace {
+
+// One file of crc32_of_files(): waits for a permit (`async with sem:`), released on return.
+asio::awaitable<std::uint32_t> crc32_with_permit(asio::thread_pool& pool, std::string path,
+                                                 lesson009::Semaphore* semaphore,
+                                                 int* reading, int* most_at_once) {
+  auto permit = co_await semaphore->acquire();
+  *most_at_once = std::max(*most_at_once, ++*reading);
+  struct Leave {  // --reading on every exit, an exception or a cancellation too
+    int* reading;
+    ~Leave() { --*reading; }
+  } leave{reading};
+  co_return co_await crc32_of_file(pool, std::move(path));
+}
+
+}  // namespace
+
 asio::awaitable<ManyFiles> crc32_of_files(asio::thread_pool& pool, std::vector<std::string> paths,
                                           int limit) {
-  auto executor = co_await asio::this_coro::executor;
-  lesson009::Semaphore semaphore(executor, limit);
-  ManyFiles result;
-  result.crc32s.resize(paths.size());
+  lesson009::Semaphore semaphore(co_await asio::this_coro::executor, limit);
   int reading = 0;
-  std::size_t left = paths.size();
-  std::exception_ptr first_error;
-  asio::steady_timer all_done(executor, asio::steady_timer::time_point::max());
-
-  auto one = [&](std::size_t i) -> asio::awaitable<void> {
-    auto permit = co_await semaphore.acquire();  // `async with sem:`, released at the end
-    result.most_at_once = std::max(result.most_at_once, ++reading);
-    try {
-      result.crc32s[i] = co_await crc32_of_file(pool, paths[i]);
-    } catch (...) {
-      if (!first_error) first_error = std::current_exception();
-    }
-    --reading;
-  };
-  for (std::size_t i = 0; i < paths.size(); ++i) {
-    auto done = [&](std::exception_ptr) { if (--left == 0) all_done.cancel(); };
-    asio::co_spawn(executor, one(i), done);
+  ManyFiles result;
+  std::vector<asio::awaitable<std::uint32_t>> reads;
+  for (auto& path : paths) {
+    reads.push_back(crc32_with_permit(pool, path, &semaphore, &reading, &result.most_at_once));
   }
-  while (left > 0) co_await all_done.async_wait(compat::as_tuple(asio::use_awaitable));
-  if (first_error) std::rethrow_exception(first_error);
+  // Lesson 003's gather_outcomes (asyncio.gather(..., return_exceptions=True)): a failed file
+  // does not stop the others; each outcome is a value or an exception. Cancelling this
+  // coroutine cancels every read and waits for them, so none outlives `semaphore`.
+  auto outcomes = co_await lesson003::gather_outcomes(std::move(reads));
+  for (auto& outcome : outcomes) {
+    if (auto* error = std::get_if<std::exception_ptr>(&outcome)) std::rethrow_exception(*error);
+    result.crc32s.push_back(std::get<std::uint32_t>(outcome));
+  }
   co_return result;
 }
 

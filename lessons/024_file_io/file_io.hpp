@@ -95,7 +95,9 @@ struct ManyFiles {
 };
 
 /// Reads many files concurrently, at most `limit` at a time (lesson 009's Semaphore), each
-/// streamed in chunks. If some fail, the others still finish, then the first error is thrown.
+/// streamed in chunks, under lesson 003's gather_outcomes. If some fail, the others still
+/// finish, then the first error (in the order of `paths`) is thrown. Cancelling it cancels
+/// every read and returns only when none is running.
 asio::awaitable<ManyFiles> crc32_of_files(asio::thread_pool& pool, std::vector<std::string> paths,
                                           int limit);
 
