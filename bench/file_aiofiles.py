@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Lesson 024's benchmark, the asyncio side: one copy with aiofiles (Debian's python3-aiofiles),
-256 KiB chunks like the C++ backends, to a temporary renamed on success, while a 1 ms ticker
+1 MiB chunks like the C++ backends, to a temporary renamed on success, while a 1 ms ticker
 on the same event loop measures how late it wakes. Prints the key=value line that
 bench/file_copy.sh reads (the same keys as `024_file_io --bench`).
 usage: /usr/bin/python3 bench/file_aiofiles.py FROM TO
@@ -14,7 +14,7 @@ import time
 import aiofiles
 import aiofiles.os
 
-CHUNK = 256 * 1024
+CHUNK = 1024 * 1024
 
 
 async def copy(source, destination):

@@ -2,12 +2,12 @@
 # Lesson 024's benchmark: copying a SIZE_MIB file that is in the page cache, five ways,
 # interleaved round by round (a fresh process for every copy), medians at the end:
 #   cp         GNU cp: the reference (coreutils 9 copies inside the kernel, copy_file_range)
-#   threads    024_file_io --bench threads: the thread-pool backend, 256 KiB chunks, one pool
+#   threads    024_file_io --bench threads: the thread-pool backend, 1 MiB chunks, one pool
 #              trip per chunk (read + write)
 #   io_uring   024_file_io_uring --bench: asio::stream_file on io_uring (built with liburing-dev)
 #   blocking   024_file_io --bench blocking: read()/write() called inside the loop (the mistake,
 #              for contrast: its loop stall is the whole copy)
-#   aiofiles   /usr/bin/python3 bench/file_aiofiles.py (Debian's python3-aiofiles), 256 KiB chunks
+#   aiofiles   /usr/bin/python3 bench/file_aiofiles.py (Debian's python3-aiofiles), 1 MiB chunks
 # Each copy reports MiB/s, its peak RSS (VmHWM; for cp, /usr/bin/time's maximum resident size if
 # the `time` package is installed) and, for every backend but cp, the loop's stalls while it
 # copied: how late a 1 ms ticker on the same loop woke, longest and 99th percentile.

@@ -2,7 +2,7 @@
 //
 //   Python (aiofiles, asyncio)                      C++ (this header)
 //   async with aiofiles.open(p, 'rb') as f:         co_await copy_file(pool, from, to)
-//       while chunk := await f.read(1 << 18): ...     (one 256 KiB chunk per pool trip)
+//       while chunk := await f.read(1 << 20): ...     (one 1 MiB chunk per pool trip)
 //   await asyncio.to_thread(f.read, n)              co_await on_pool(pool, [&] { ... })
 //   async for line in f: ...                        co_await for_each_line(pool, path, on_line)
 //   zlib.crc32(chunk, crc) while streaming          copy_file(..., checksum = true)
@@ -55,8 +55,10 @@
 namespace lesson024 {
 
 /// The size of one read: big enough that a pool trip per chunk costs little, small enough that
-/// memory stays bounded. (aiofiles has no default; shutil.copyfileobj uses 64 KiB, cp 128 KiB.)
-inline constexpr std::size_t chunk_size = 256 * 1024;
+/// memory stays bounded. Each trip wakes a pool thread and then the loop; with 256 KiB chunks
+/// those trips held the copy to 0.75x cp's speed, with 1 MiB to 0.88x (docs/performance.md).
+/// (aiofiles has no default; shutil.copyfileobj uses 64 KiB, cp 128 KiB.)
+inline constexpr std::size_t chunk_size = 1024 * 1024;
 
 /// How far a copy is: called on the loop's thread after every chunk.
 struct Progress {

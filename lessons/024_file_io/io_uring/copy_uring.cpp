@@ -33,7 +33,7 @@
 
 namespace lesson024 {
 
-constexpr std::size_t chunk_size = 256 * 1024;  // as in file_io.hpp
+constexpr std::size_t chunk_size = 1024 * 1024;  // as in file_io.hpp
 
 struct Copied {
   std::uint64_t bytes = 0;
