@@ -239,10 +239,8 @@ asio::awaitable<void> Connection::write(std::string bytes) {
 
 // Appends what arrives to buffer_ (at most `limit` bytes more); false when the peer closed.
 asio::awaitable<bool> Connection::read_more(std::size_t limit) {
-  const std::size_t old_size = buffer_.size();
-  const std::size_t room = std::clamp<std::size_t>(limit, 1, 64 * 1024);
-  buffer_.resize(old_size + room);
-  auto into = asio::buffer(buffer_.data() + old_size, room);
+  const std::size_t room = std::clamp<std::size_t>(limit, 1, landing_.size());
+  auto into = asio::buffer(landing_.data(), room);
   asio::error_code error;
   std::size_t n = 0;
   if (stream_->tls) {
@@ -252,7 +250,7 @@ asio::awaitable<bool> Connection::read_more(std::size_t limit) {
     auto reading = stream_->socket.async_read_some(into, compat::as_tuple(asio::use_awaitable));
     std::tie(error, n) = co_await std::move(reading);
   }
-  buffer_.resize(old_size + n);
+  buffer_.append(landing_.data(), n);
   if (n > 0) received_ = true;
   // A TLS peer that closes without close_notify: stream_truncated, an end all the same.
   if (error == asio::error::eof || error == asio::ssl::error::stream_truncated) co_return n > 0;
