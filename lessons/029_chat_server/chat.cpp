@@ -161,6 +161,7 @@ asio::awaitable<void> ChatServer::write_side(std::shared_ptr<Client> client) {
       clean = false;
     }
   }
+  if (!clean && client->gone.empty() && !stopping_) client->gone = "connection lost";
   if (!clean) client->connection->abort();  // the reader's read fails at once
 }
 

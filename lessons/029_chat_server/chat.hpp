@@ -31,6 +31,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>

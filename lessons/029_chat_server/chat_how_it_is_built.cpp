@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <system_error>
 
 #include <asio/co_spawn.hpp>
 #include <asio/steady_timer.hpp>

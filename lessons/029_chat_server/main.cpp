@@ -48,7 +48,7 @@ struct Person {
   std::optional<lesson026::WebSocket> web;
 
   asio::awaitable<void> say(std::string text) {
-    tut::log(name, "> {}", text);
+    tut::log(name, "> {}", text.size() > 60 ? fmt::format("({} bytes)", text.size()) : text);
     if (web) {
       co_await web->send_text(text);
     } else {
@@ -57,13 +57,17 @@ struct Person {
     }
   }
   asio::awaitable<std::optional<std::string>> next() {
-    if (web) {
-      auto message = co_await web->receive();
-      if (!message) co_return std::nullopt;
-      co_return message->data;
+    std::optional<std::string> got;
+    try {
+      if (web) {
+        auto message = co_await web->receive();
+        if (message) got = message->data;
+      } else {
+        got = co_await line->read_line();
+      }
+    } catch (const std::exception&) {  // a reset, or a close code other than 1000/1001
     }
-    auto got = co_await line->read_line();
-    if (!got) line->close();  // the server closed: so do we (its goodbye waits for that)
+    if (!got && line) line->close();  // the server closed: so do we (its goodbye waits for that)
     if (got && !got->empty() && got->back() == '\n') got->pop_back();
     co_return got;
   }
