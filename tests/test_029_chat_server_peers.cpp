@@ -75,8 +75,8 @@ TEST_CASE("two TCP clients and a Python websockets client talk in one room") {
     co_await alice.say("/nick alice");
     auto bob = co_await Person::by_line(server->line_port());
     co_await bob.say("/nick bob");
-    auto joined = co_await alice.expect("* guest2 is now bob");
-    CHECK(!joined.empty());
+    auto renamed_bob = co_await alice.expect("* guest2 is now bob");
+    CHECK(!renamed_bob.empty());
     const std::string command = "/usr/bin/python3 " + script.path.string() + " " +
                                 std::to_string(server->web_port());
     python = std::thread([&output, command] {  // popen blocks: a thread of its own
