@@ -100,11 +100,9 @@ class WebSocket {
   void ping(std::string payload = {});
   /// close(code, reason): the closing handshake, then the TCP connection is closed.
   asio::awaitable<void> close(std::uint16_t code = status::normal, std::string reason = {});
-  /// Sends the close frame and returns: the coroutine already in receive() gets std::nullopt
-  /// when the peer answers (close() would read too, and only one may). Lesson 029 needs it.
+  /// Sends the close frame and returns; the coroutine in receive() gets the answer (029).
   void start_close(std::uint16_t code = status::normal, std::string reason = {});
-  /// Closes the TCP connection now, no handshake: for a peer that reads nothing (a close frame
-  /// would wait behind what it never takes). Pending receive() and send() fail (1006).
+  /// Closes the TCP connection now, for a peer that reads nothing: receive(), send() fail.
   void abort();
 
   std::uint16_t close_code() const;  ///< the code received (or sent, on an error); 0 if open
