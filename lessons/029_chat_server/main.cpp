@@ -256,7 +256,7 @@ int main(int argc, char** argv) {
   std::string host = "127.0.0.1";
   unsigned short port = 7000, web_port = 8000;
   double grace = 5;
-  for (int i = 2; i < argc; ++i) {
+  for (int i = 2; i < argc; ++i) try {
     const std::string flag = argv[i];
     if (flag == "--quiet") {
       options.log = {};
@@ -273,6 +273,9 @@ int main(int argc, char** argv) {
     else if (flag == "--idle-timeout") options.idle_timeout = milliseconds(static_cast<long>(std::stod(value) * 1000));
     else if (flag == "--grace") grace = std::stod(value);
     else return usage(argv[0], 2);
+  } catch (const std::exception&) {  // std::stoul("abc")
+    fmt::print(stderr, "029_chat_server: {} needs a number\n", argv[i - 1]);
+    return 2;
   }
   try {
     auto serve = [&]() -> asio::awaitable<int> {
