@@ -6,12 +6,14 @@
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/read.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
@@ -572,4 +574,85 @@ TEST_CASE("GET / serves the echo page and a bad upgrade gets 400") {
                "Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: abc\r\n\r\n"),
       30s);
   CHECK(refused.starts_with("HTTP/1.1 400"));
+}
+
+// start_close() and abort(), which project 029's chat server needs: its reader task is in
+// receive() while its writer ends the connection.
+namespace {
+
+asio::awaitable<std::pair<std::string, std::uint16_t>> start_close_then_receive() {
+  auto executor = co_await asio::this_coro::executor;
+  WebSocketServer server(executor, {localhost, 0}, echo);
+  auto client = [](unsigned short port, WebSocketServer* s)
+      -> asio::awaitable<std::pair<std::string, std::uint16_t>> {
+    auto websocket = co_await WebSocket::connect("127.0.0.1", std::to_string(port), "/echo");
+    co_await websocket.send_text("before");
+    websocket.start_close(status::normal, "done");
+    auto first = co_await websocket.receive();   // the echo, still on its way: delivered
+    auto second = co_await websocket.receive();  // the answer to our close frame
+    s->stop();
+    std::string seen = first ? first->data : "(none)";
+    if (second) seen += " and a message after the close";
+    co_return std::pair{seen, websocket.close_code()};
+  };
+  auto serving = server.serve();
+  auto talking = client(server.port(), &server);
+  co_return co_await (std::move(serving) && std::move(talking));
+}
+
+// A peer that completes the handshake, then reads nothing for a second, then reads to the end.
+asio::awaitable<void> sleepy_peer(unsigned short port, WebSocketServer* server) {
+  tcp::socket socket(co_await asio::this_coro::executor);
+  co_await socket.async_connect({localhost, port}, asio::use_awaitable);
+  const std::string request = upgrade_request(random_key());
+  co_await asio::async_write(socket, asio::buffer(request), asio::use_awaitable);
+  std::string head, rest;
+  co_await read_head(socket, head, rest);
+  asio::steady_timer nap(socket.get_executor(), 1s);
+  co_await nap.async_wait(asio::use_awaitable);
+  auto reading = asio::async_read(socket, asio::dynamic_buffer(rest), no_throw);
+  co_await std::move(reading);
+  server->stop();
+}
+
+asio::awaitable<std::shared_ptr<Ended>> abort_during_a_blocked_send() {
+  auto executor = co_await asio::this_coro::executor;
+  auto ended = std::make_shared<Ended>();
+  auto handler = [ended](WebSocket websocket) -> asio::awaitable<void> {
+    auto abort_soon = [](WebSocket ws) -> asio::awaitable<void> {
+      asio::steady_timer timer(co_await asio::this_coro::executor, 200ms);
+      co_await timer.async_wait(asio::use_awaitable);
+      ws.abort();
+    };
+    auto executor_here = co_await asio::this_coro::executor;
+    asio::co_spawn(executor_here, abort_soon(websocket), tut::rethrow);
+    try {
+      Message big{true, std::string(32 << 20, 'x')};  // more than the kernel's buffers hold
+      co_await websocket.send(std::move(big));
+    } catch (const ConnectionClosed& e) {
+      ended->code = e.code;
+      ended->reason = e.reason;
+    }
+  };
+  Options options;
+  options.max_frame = 64 << 20;
+  WebSocketServer server(executor, {localhost, 0}, handler, options);
+  auto serving = server.serve();
+  auto peer = sleepy_peer(server.port(), &server);
+  co_await (std::move(serving) && std::move(peer));
+  co_return ended;
+}
+
+}  // namespace
+
+TEST_CASE("start_close() sends the close frame and the reader gets the answer") {
+  const auto [seen, code] = tut::test::run_within(start_close_then_receive(), 30s);
+  CHECK(seen == "before");
+  CHECK(code == 1000);
+}
+
+TEST_CASE("abort() ends a send blocked on a peer that reads nothing") {
+  const auto ended = tut::test::run_within(abort_during_a_blocked_send(), 30s);
+  CHECK(ended->code == 1006);
+  CHECK_THAT(ended->reason, tut::test::ContainsSubstring("connection lost"));
 }

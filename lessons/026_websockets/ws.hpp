@@ -100,6 +100,10 @@ class WebSocket {
   void ping(std::string payload = {});
   /// close(code, reason): the closing handshake, then the TCP connection is closed.
   asio::awaitable<void> close(std::uint16_t code = status::normal, std::string reason = {});
+  /// Sends the close frame and returns; the coroutine in receive() gets the answer (029).
+  void start_close(std::uint16_t code = status::normal, std::string reason = {});
+  /// Closes the TCP connection now, for a peer that reads nothing: receive(), send() fail.
+  void abort();
 
   std::uint16_t close_code() const;  ///< the code received (or sent, on an error); 0 if open
   std::string close_reason() const;

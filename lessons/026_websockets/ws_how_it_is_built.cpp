@@ -69,6 +69,27 @@ asio::awaitable<void> writer(std::shared_ptr<WebSocket::State> s) {
   s->socket.close(ignored);
 }
 
+void WebSocket::start_close(std::uint16_t code, std::string reason) {
+  State& s = *state_;
+  if (s.close_sent || s.finished) return;
+  s.close_sent = true;
+  s.code = code;
+  s.reason = reason;
+  s.send_frame(opcode::close, close_payload(code, reason));
+}
+
+void WebSocket::abort() {
+  State& s = *state_;
+  if (s.code == 0) {
+    s.code = status::abnormal;
+    s.reason = "aborted";
+  }
+  s.lost = "aborted";
+  s.finish();
+  asio::error_code ignored;
+  s.socket.close(ignored);  // a write under way fails, so the writer ends; so does a read
+}
+
 std::uint16_t WebSocket::close_code() const { return state_->code; }
 std::string WebSocket::close_reason() const { return state_->reason; }
 bool WebSocket::is_client() const { return state_->client; }

@@ -1,7 +1,8 @@
 // How it is built: lesson 026's machinery, which a learner can skip: the frame format (encode,
 // decode, masking), UTF-8 validation, the handshake's SHA-1 + base64 (OpenSSL's libcrypto for
 // the SHA-1), the HTTP request/response parsing, the connection's State, its writer and TCP
-// close, and the server's accept loop and sessions (with the page for a browser). ws.cpp holds
+// close, start_close() and abort() (for project 029), and the server's accept loop and
+// sessions (with the page for a browser). ws.cpp holds
 // the protocol itself: the handshake, the message loop, the closing handshake, the keepalive.
 // The WriteQueue is lesson 012's (streams), `a || b` is lesson 004's, timeouts are 014's.
 #pragma once

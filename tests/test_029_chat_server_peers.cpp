@@ -1,0 +1,174 @@
+// Project 029 tests against clients no lesson wrote: Debian's Python `websockets` library
+// (run by /usr/bin/python3, which sees Debian's packages) and headless Chromium loading the
+// page the server serves, two of them chatting, each in the same room as TCP clients. A missing
+// peer skips with the reason (and fails under TUTORIAL_NO_SKIP, as in CI).
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_029_chat_server_support.hpp"
+
+extern char** environ;
+
+using namespace lesson029;
+using namespace lesson029::test;
+
+namespace {
+
+const char* const python_client = R"(
+import asyncio, sys, websockets
+async def main(port):
+    async with websockets.connect(f"ws://127.0.0.1:{port}/chat") as ws:
+        async def expect(prefix):
+            while True:
+                line = await asyncio.wait_for(ws.recv(), 30)
+                if line.startswith(prefix):
+                    return line
+        await ws.send("/nick py")
+        await expect("* you are now py")
+        heard = await expect("[#lobby] alice: ")
+        await ws.send("hello alice, from python")
+        private = await expect("[pm] bob: ")
+        print(f"python heard: {heard} | {private}", flush=True)
+asyncio.run(main(sys.argv[1]))
+)";
+
+// A file removed with this object.
+struct TempFile {
+  std::filesystem::path path;
+  TempFile(const std::string& name, const std::string& text)
+      : path(std::filesystem::temp_directory_path() /
+             ("test_029_" + std::to_string(::getpid()) + "_" + name)) {
+    std::ofstream(path) << text;
+  }
+  ~TempFile() { std::filesystem::remove(path); }
+};
+
+}  // namespace
+
+TEST_CASE("two TCP clients and a Python websockets client talk in one room") {
+  if (!tut::test::peer_available(
+          std::system("/usr/bin/python3 -c 'import websockets' >/dev/null 2>&1") == 0,
+          "Debian's /usr/bin/python3 with the websockets library (apt-get install python3-websockets)"))
+    return;
+  TempFile script("client.py", python_client);
+  std::string output;
+  struct Joined {  // joins the thread however the test ends (the script's waits are bounded)
+    std::thread thread;
+    ~Joined() {
+      if (thread.joinable()) thread.join();
+    }
+  } joined;
+  std::thread& python = joined.thread;
+  auto body = [&script, &output, &python](ChatServer* server, Stop) -> asio::awaitable<void> {
+    auto alice = co_await Person::by_line(server->line_port());
+    co_await alice.say("/nick alice");
+    auto bob = co_await Person::by_line(server->line_port());
+    co_await bob.say("/nick bob");
+    auto renamed_bob = co_await alice.expect("* guest2 is now bob");
+    CHECK(!renamed_bob.empty());
+    const std::string command = "/usr/bin/python3 " + script.path.string() + " " +
+                                std::to_string(server->web_port());
+    python = std::thread([&output, command] {  // popen blocks: a thread of its own
+      FILE* pipe = ::popen(command.c_str(), "r");
+      if (pipe == nullptr) return;
+      char chunk[4096];
+      while (std::fgets(chunk, sizeof chunk, pipe) != nullptr) output += chunk;
+      output += "exit status " + std::to_string(::pclose(pipe));
+    });
+    auto renamed = co_await alice.expect("* guest3 is now py");
+    CHECK(!renamed.empty());
+    co_await alice.say("hello python");
+    auto answer = co_await alice.expect("[#lobby] py: ");
+    CHECK(answer == "[#lobby] py: hello alice, from python");
+    auto bob_heard = co_await bob.expect("[#lobby] py: ");
+    CHECK(bob_heard == "[#lobby] py: hello alice, from python");
+    co_await bob.say("/msg py just for you");
+    auto left = co_await alice.expect("* py left");
+    CHECK(left == "* py left #lobby (disconnected)");
+  };
+  // The lambda captures by reference, but it is called (and its coroutine awaited) inside.
+  run_chat(Options{.log = {}}, body);
+  if (python.joinable()) python.join();
+  CHECK_THAT(output, tut::test::ContainsSubstring(
+                         "python heard: [#lobby] alice: hello python | [pm] bob: just for you"));
+  CHECK_THAT(output, tut::test::ContainsSubstring("exit status 0"));
+}
+
+// ------------------------------------------------------------------------- browsers
+
+namespace {
+
+const char* const chromium = "/usr/bin/chromium";
+
+// Headless Chromium in a process group of its own (it starts helpers), ended with its group.
+struct Browser {
+  pid_t pid = -1;
+  std::filesystem::path profile;
+  Browser(const std::string& name, const std::string& url) {
+    profile = std::filesystem::temp_directory_path() /
+              ("test_029_chromium_" + std::to_string(::getpid()) + "_" + name);
+    std::vector<std::string> args = {chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                                     "--no-first-run", "--user-data-dir=" + profile.string(), url};
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attributes, 0);
+    posix_spawn_file_actions_t files;
+    posix_spawn_file_actions_init(&files);
+    posix_spawn_file_actions_addopen(&files, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&files, 2, "/dev/null", O_WRONLY, 0);
+    if (posix_spawn(&pid, chromium, &files, &attributes, argv.data(), environ) != 0) pid = -1;
+    posix_spawn_file_actions_destroy(&files);
+    posix_spawnattr_destroy(&attributes);
+  }
+  Browser(const Browser&) = delete;
+  Browser& operator=(const Browser&) = delete;
+  ~Browser() {
+    if (pid > 0) {
+      ::kill(-pid, SIGTERM);  // the group this test started, by its id
+      int status = 0;
+      ::waitpid(pid, &status, 0);
+    }
+    std::error_code ignored;
+    std::filesystem::remove_all(profile, ignored);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("headless Chromium: two pages chat with each other, a TCP client in the room") {
+  if (!tut::test::peer_available(::access(chromium, X_OK) == 0,
+                                 "Chromium (apt-get install --no-install-recommends chromium)"))
+    return;
+  std::vector<std::unique_ptr<Browser>> browsers;
+  auto body = [&browsers](ChatServer* server, Stop) -> asio::awaitable<void> {
+    auto watcher = co_await Person::by_line(server->line_port());
+    co_await watcher.say("/nick watcher");
+    const std::string page = "http://127.0.0.1:" + std::to_string(server->web_port()) + "/";
+    // bob answers the first line said in the room; alice speaks once bob is there.
+    browsers.push_back(std::make_unique<Browser>("bob", page + "?nick=bob&answer=1"));
+    browsers.push_back(std::make_unique<Browser>(
+        "alice", page + "?nick=alice&say=hello%20from%20alice&when=bob"));
+    REQUIRE(browsers[0]->pid > 0);
+    REQUIRE(browsers[1]->pid > 0);
+    auto said = co_await watcher.expect("[#lobby] ");
+    CHECK(said == "[#lobby] alice: hello from alice");
+    auto answered = co_await watcher.expect("[#lobby] ");
+    CHECK(answered == "[#lobby] bob: saw: [#lobby] alice: hello from alice");
+  };
+  run_chat(Options{.log = {}}, body, std::chrono::seconds(50));
+}
