@@ -1,4 +1,4 @@
-# add_lesson(<NNN_topic> PART <basics|sync|io|advanced|patterns> TITLE "<title>" ASYNCIO "<counterpart>"
+# add_lesson(<NNN_topic> PART <basics|sync|io|advanced|patterns|projects> TITLE "<title>" ASYNCIO "<counterpart>"
 #            [USES <NNN_other> ...])
 #
 # One line per lesson in lessons/CMakeLists.txt. For lessons/<NNN_topic>/ it creates:
