@@ -89,7 +89,8 @@ asio::awaitable<void> Crawler::Impl::crawl_page(Job job) {
   Response response;
   std::exception_ptr failure;
   try {
-    response = co_await fetch(job.url, false, &page.attempts);
+    auto fetching = fetch(job.url, false, &page.attempts);
+    response = co_await std::move(fetching);
   } catch (...) {
     failure = std::current_exception();  // (no co_await in a catch block)
   }
@@ -126,7 +127,8 @@ asio::awaitable<void> Crawler::Impl::read_robots(Job job) {
   Robots robots = Robots::disallow_all();
   std::exception_ptr failure;
   try {
-    Response response = co_await fetch(job.url, true, &attempts);
+    auto fetching = fetch(job.url, true, &attempts);  // robots.txt may redirect (RFC 9309)
+    Response response = co_await std::move(fetching);
     if (response.status >= 200 && response.status < 300) {
       robots = Robots::parse(response.body, options.user_agent);
     } else if (response.status >= 400 && response.status < 500) {

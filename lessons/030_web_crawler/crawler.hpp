@@ -1,9 +1,5 @@
-// Project 030: a web crawler, a whole program built from the lessons before it.
-//
-//   030_web_crawler URL [--max-pages N] [--concurrency C] [--per-host P] [--rate R/s]
-//                       [--depth D] [--same-host] [--json] [--timeout S]
-//
-// What it does, and which lesson each piece comes from:
+// Project 030: a web crawler, a whole program built from the lessons before it
+// (`030_web_crawler --help`). What it does, and which lesson each piece comes from:
 //   fetch a page                       lesson 025's Client (keep-alive pool, timeouts), with
 //                                      redirects followed here, not in the client, so that
 //                                      every hop passes the checks below
@@ -20,12 +16,9 @@
 //   robots.txt                         fetched once per host before any page of it; pages it
 //                                      disallows are never requested (RFC 9309 matching)
 //
-// The asyncio version of the same program: asyncio.Queue + N worker tasks + q.join(), aiohttp
-// for the requests, asyncio.Semaphore per host, aiolimiter for the rate, tenacity for retries,
-// urllib.parse.urljoin for links and urllib.robotparser for robots.txt. Where it differs: see
-// progression.md ("030_web_crawler").
-//
-// Everything here belongs to one executor (one thread), like every lesson's objects.
+// In asyncio: asyncio.Queue + N worker tasks + q.join(), aiohttp, a Semaphore per host,
+// aiolimiter, tenacity, urllib.parse.urljoin and urllib.robotparser; progression.md says
+// where this differs. Everything here belongs to one executor (one thread).
 #pragma once
 
 #include <chrono>

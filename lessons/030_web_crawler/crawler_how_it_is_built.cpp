@@ -12,13 +12,10 @@
 #include <stdexcept>
 #include <utility>
 
-#include <unistd.h>  // isatty
-
 #include <uriparser/Uri.h>  // Debian's liburiparser: RFC 3986 references
 
 #include <fmt/core.h>
 
-#include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
@@ -87,8 +84,8 @@ std::string decode_entities(std::string_view text) {
       {"amp", '&'}, {"lt", '<'}, {"gt", '>'}, {"quot", '"'}, {"apos", '\''}};
   std::string out;
   for (std::size_t i = 0; i < text.size(); ++i) {
-    const auto semicolon = text.find(';', i);
-    if (text[i] != '&' || semicolon == std::string_view::npos || semicolon - i > 10) {
+    const auto semicolon = text[i] == '&' ? text.find(';', i) : std::string_view::npos;
+    if (semicolon == std::string_view::npos || semicolon - i > 10) {
       out += text[i];
       continue;
     }
@@ -167,9 +164,12 @@ std::string json_string(std::string_view text) {
 // ---- links ----------------------------------------------------------------------------------
 
 std::optional<std::string> resolve_link(std::string_view base, std::string_view href) {
+  // uriparser's ranges point into these strings, so they are declared first: destroyed last.
+  const std::string base_text(base);
+  std::string href_text(trim(href));
+  href_text = href_text.substr(0, href_text.find('#'));  // the fragment is never sent
   UriHolder base_uri, reference, absolute;
-  if (!parse_uri(base_uri, std::string(base)) || !parse_uri(reference, std::string(trim(href))))
-    return std::nullopt;
+  if (!parse_uri(base_uri, base_text) || !parse_uri(reference, href_text)) return std::nullopt;
   // RFC 3986 section 5.2: the reference resolved against the base (dot segments removed).
   absolute.owned = uriAddBaseUriA(&absolute.uri, &reference.uri, &base_uri.uri) == URI_SUCCESS;
   if (!absolute.owned) return std::nullopt;
@@ -178,11 +178,11 @@ std::optional<std::string> resolve_link(std::string_view base, std::string_view 
   const std::string scheme = lower(range(absolute.uri.scheme));
   if ((scheme != "http" && scheme != "https") || range(absolute.uri.hostText).empty())
     return std::nullopt;
-  absolute.uri.fragment.first = absolute.uri.fragment.afterLast = nullptr;  // never sent
   int chars = 0;
   if (uriToStringCharsRequiredA(&absolute.uri, &chars) != URI_SUCCESS) return std::nullopt;
   std::string text(static_cast<std::size_t>(chars) + 1, '\0');
-  if (uriToStringA(text.data(), &absolute.uri, chars + 1, nullptr) != URI_SUCCESS)
+  int written = 0;
+  if (uriToStringA(text.data(), &absolute.uri, chars + 1, &written) != URI_SUCCESS)
     return std::nullopt;
   text.resize(static_cast<std::size_t>(chars));
   try {  // lesson 025's spelling: no default port, "/" for an empty path

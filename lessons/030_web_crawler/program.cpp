@@ -1,7 +1,9 @@
 // How it is built: project 030's command line: the demo, a real crawl with its live progress
 // line and Ctrl-C (lesson 022's run_service), and --serve-site. A learner can skip this file:
 // it is plumbing around crawl() and Crawler::run(), which crawler.cpp teaches.
+#include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
