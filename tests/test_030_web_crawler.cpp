@@ -293,7 +293,7 @@ TEST_CASE("robots.txt unreachable (503) disallows everything, a 404 allows every
   }
 }
 
-TEST_CASE("--max-pages and --depth limit the crawl") {
+TEST_CASE("the max-pages and depth options limit the crawl") {
   TestSite::Options site;
   site.pages = 100;
   site.slow = 0ms;
@@ -312,7 +312,7 @@ TEST_CASE("--max-pages and --depth limit the crawl") {
   for (const Page& page : shallow.report.pages) CHECK(page.depth <= 3);
 }
 
-TEST_CASE("--same-host follows no link to another host") {
+TEST_CASE("the same-host option follows no link to another host") {
   TestSite::Options site;
   site.pages = 30;
   site.slow = 0ms;

@@ -4,6 +4,7 @@
 #include "crawler.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 #include <utility>
 
 #include <fmt/core.h>
@@ -85,7 +86,9 @@ asio::awaitable<void> Crawler::Impl::crawl_page(Job job) {
     co_return;
   }
   ++started;
-  Page page{job.url, job.depth};
+  Page page;
+  page.url = job.url;
+  page.depth = job.depth;
   Response response;
   std::exception_ptr failure;
   try {
@@ -154,10 +157,12 @@ asio::awaitable<void> Crawler::Impl::read_robots(Job job) {
 
 // Lesson 027's retry() around attempt(): a 429 or 503 waits (the server's Retry-After, or a
 // full-jitter backoff) and tries again, up to max_attempts. Each attempt waits for its host's
-// permit and a token of the rate limit again: a retry is a request like any other.
+// permit and a token of the rate limit again: a retry is a request like any other. After a
+// stop (Ctrl-C) no retry goes out: the page is reported failed.
 asio::awaitable<Response> Crawler::Impl::fetch(std::string url, bool follow, int* attempts) {
   auto out = std::make_shared<Response>();
   lesson027::Attempt one = [this, url, follow, out, attempts] {
+    if (*attempts > 0 && report.interrupted) throw std::runtime_error("stopped before a retry");
     ++*attempts;
     return attempt(url, follow, out);
   };
