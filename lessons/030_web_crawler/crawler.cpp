@@ -10,7 +10,6 @@
 #include <fmt/core.h>
 
 #include <asio/steady_timer.hpp>
-#include <asio/this_coro.hpp>
 
 #include "crawler_state.hpp"  // Crawler::Impl: the frontier, `seen`, the hosts, the client
 #include "run.hpp"            // tut::is_cancellation
@@ -217,13 +216,6 @@ asio::awaitable<void> Crawler::run(lesson022::TaskGroup tasks, lesson022::Stop s
   watcher.cancel();
   c.report.elapsed = Clock::now() - c.start;
   c.finished = true;
-}
-
-asio::awaitable<Report> crawl(Options options, lesson022::Stop stop) {
-  Crawler crawler(co_await asio::this_coro::executor, std::move(options));
-  auto body = [&crawler, stop](lesson022::TaskGroup tasks) { return crawler.run(tasks, stop); };
-  co_await lesson022::with_task_group(std::move(body));
-  co_return crawler.report();
 }
 
 }  // namespace lesson030

@@ -17,6 +17,7 @@
 #include <fmt/core.h>
 
 #include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
@@ -347,6 +348,14 @@ Crawler::Crawler(asio::any_io_executor executor, Options options) {
 }
 
 Crawler::~Crawler() = default;
+
+// run() in a task group of its own (lesson 022): the workers are its children.
+asio::awaitable<Report> crawl(Options options, lesson022::Stop stop) {
+  Crawler crawler(co_await asio::this_coro::executor, std::move(options));
+  auto body = [&crawler, stop](lesson022::TaskGroup tasks) { return crawler.run(tasks, stop); };
+  co_await lesson022::with_task_group(std::move(body));
+  co_return crawler.report();
+}
 
 Report Crawler::report() const {
   Report report = impl_->report;

@@ -2,7 +2,8 @@
 // reads as the crawl itself. Worth a glance: the frontier is lesson 010's PriorityQueue of
 // Jobs, `seen` the set of every URL ever queued, `hosts` one entry per origin with its
 // lesson 009 Semaphore and its robots.txt rules; the rest are counters for the report.
-// The constructor, report(), progress() and crawl() are in crawler_how_it_is_built.cpp.
+// The constructor, report(), progress() and crawl() (run() in a task group of its own) are
+// in crawler_how_it_is_built.cpp.
 #pragma once
 
 #include <chrono>
