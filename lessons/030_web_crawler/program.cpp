@@ -65,17 +65,26 @@ asio::awaitable<void> show_progress(std::shared_ptr<Crawler> crawler) {
   }
 }
 
+// Ctrl-C: says so on stderr, on a line of its own (run_service's own log line is off).
+asio::awaitable<void> announce_stop(std::shared_ptr<Crawler> crawler, lesson022::Stop stop) {
+  co_await stop.wait();
+  fmt::print(stderr, "\r\033[Kstopping: {} request(s) in flight may finish (3 s at most); "
+             "Ctrl-C again stops at once\n", crawler->progress().in_flight);
+}
+
 asio::awaitable<void> crawl_service(std::shared_ptr<Crawler> crawler, bool progress,
                                     lesson022::TaskGroup tasks, lesson022::Stop stop) {
   std::optional<lesson022::Child<void>> ticker;
   if (progress) ticker = tasks.spawn(show_progress(crawler));
+  auto announcer = tasks.spawn(announce_stop(crawler, stop));
   co_await crawler->run(tasks, stop);
   if (ticker) ticker->cancel();
+  announcer.cancel();
 }
 
 asio::awaitable<int> crawl_command(Options options, bool json, bool progress) {
   auto crawler = std::make_shared<Crawler>(co_await asio::this_coro::executor, std::move(options));
-  tut::set_logging(!json);  // run_service logs the signals on stdout; --json keeps it to JSON
+  tut::set_logging(false);  // run_service's log lines would go to stdout: announce_stop says it
   lesson022::Service service = [crawler, progress](lesson022::TaskGroup tasks, lesson022::Stop stop) {
     return crawl_service(crawler, progress, tasks, stop);
   };
