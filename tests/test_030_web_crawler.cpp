@@ -452,38 +452,6 @@ TEST_CASE("parse_retry_after reads delta-seconds only") {
   CHECK_FALSE(parse_retry_after(""));
 }
 
-TEST_CASE("lesson 025's Client returns a redirect as it is with allow_redirects = false") {
-  auto test = []() -> asio::awaitable<void> {
-    auto executor = co_await asio::this_coro::executor;
-    auto handler = [](lesson025::TinyServer::Request request,
-                      asio::ip::tcp::socket& socket) -> asio::awaitable<bool> {
-      std::string response = request.target == "/from"
-                                 ? lesson025::canned_response(302, "Found", "", "Location: /to\r\n")
-                                 : lesson025::canned_response(200, "OK", "arrived");
-      co_await asio::async_write(socket, asio::buffer(response), asio::use_awaitable);
-      co_return true;
-    };
-    lesson025::TinyServer server(executor, handler);
-    {
-      lesson025::Client client(executor);
-      lesson025::Request request;
-      request.url = server.url("/from");
-      request.allow_redirects = false;
-      auto asking = client.request(request);
-      lesson025::Response kept = co_await std::move(asking);
-      CHECK(kept.status == 302);
-      CHECK(kept.redirects == 0);
-      request.allow_redirects = true;
-      auto following = client.request(request);
-      lesson025::Response followed = co_await std::move(following);
-      CHECK(followed.status == 200);
-      CHECK(followed.body == "arrived");
-    }
-    server.stop();
-  };
-  run_within(test(), 20s);
-}
-
 TEST_CASE("the summary lists failures and disallowed pages sorted, and --json says the same") {
   Report report;
   report.pages = {{"http://h/b", 1, 404, 1, "404 Not Found", ""},
