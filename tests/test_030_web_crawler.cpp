@@ -590,3 +590,83 @@ TEST_CASE("the program refuses a bad argument and lists its flags with --help") 
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 2);
 }
+
+TEST_CASE("a crawl of a folder served by python3 -m http.server, a server no lesson wrote") {
+  if (!tut::test::peer_available(std::filesystem::exists("/usr/bin/python3"), "/usr/bin/python3"))
+    return;
+  // A small site on disk: relative links with dot segments, a folder link without its slash
+  // (http.server answers 301 to "/a/"), a robots.txt.
+  const auto folder = std::filesystem::temp_directory_path() /
+                      ("test030-" + std::to_string(::getpid()) + "-" + std::to_string(std::rand()));
+  std::filesystem::create_directories(folder / "a" / "b");
+  auto write = [&folder](const std::string& name, const std::string& text) {
+    std::FILE* file = std::fopen((folder / name).c_str(), "w");
+    REQUIRE(file != nullptr);
+    std::fputs(text.c_str(), file);
+    std::fclose(file);
+  };
+  write("index.html", "<a href=\"a/x.html\">x</a> <a href='/a'>a</a> <a href=\"a/b/../y.html#z\">y</a>");
+  write("a/x.html", "<a href=\"../index.html\">home</a> <a href=\"b/secret.html\">secret</a>");
+  write("a/y.html", "<a href=\"./x.html\">x</a> <a href=\"missing.html\">broken</a>");
+  write("a/b/secret.html", "<a href=\"/\">home</a>");
+  write("robots.txt", "User-agent: *\nDisallow: /a/b/\n");
+  int out[2];
+  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+  const std::string log_path = (folder.parent_path() / (folder.filename().string() + ".log")).string();
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<std::string> args = {"/usr/bin/python3", "-u", "-m", "http.server", "0", "--bind",
+                                   "127.0.0.1", "--directory", folder.string()};
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  pid_t server = -1;
+  const int spawned = ::posix_spawn(&server, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(out[1]);
+  REQUIRE(spawned == 0);
+  const std::string banner = read_until(out[0], ") ...", 20s);  // "Serving HTTP on ... port N (...) ..."
+  const auto at = banner.find(" port ");
+  const std::string port = at == std::string::npos ? "" : banner.substr(at + 6, banner.find(' ', at + 6) - at - 6);
+  Report report;
+  if (!port.empty()) {
+    auto test = [port]() -> asio::awaitable<Report> {
+      Options options;
+      options.seeds = {"http://127.0.0.1:" + port + "/"};
+      options.rate = 0;
+      lesson022::Stop never(co_await asio::this_coro::executor);
+      auto crawling = crawl(options, never);
+      co_return co_await std::move(crawling);
+    };
+    report = run_within(test(), 30s);
+  }
+  ::kill(server, SIGTERM);
+  wait_exit(server, 20s);
+  ::close(out[0]);
+  std::string log;
+  if (std::FILE* file = std::fopen(log_path.c_str(), "r")) {
+    char chunk[4096];
+    while (auto n = std::fread(chunk, 1, sizeof chunk, file)) log.append(chunk, n);
+    std::fclose(file);
+  }
+  std::filesystem::remove_all(folder);
+  std::filesystem::remove(log_path);
+  REQUIRE_FALSE(port.empty());
+  std::map<std::string, int> statuses;
+  for (const Page& page : report.pages) statuses[target_of(page.url)] = page.status;
+  CHECK(statuses == std::map<std::string, int>{{"/", 200}, {"/a", 301}, {"/a/", 200},
+                                               {"/a/x.html", 200}, {"/a/y.html", 200},
+                                               {"/a/missing.html", 404}, {"/index.html", 200}});
+  std::set<std::string> disallowed;  // the link in x.html, and b/ in the listing of /a/
+  for (const auto& url : report.disallowed) disallowed.insert(target_of(url));
+  CHECK(disallowed == std::set<std::string>{"/a/b/", "/a/b/secret.html"});
+  // The server's own log: each of those once, robots.txt once, nothing under /a/b/.
+  std::size_t gets = 0;
+  for (auto get = log.find("\"GET "); get != std::string::npos; get = log.find("\"GET ", get + 1)) ++gets;
+  CHECK(gets == 8);
+  CHECK_THAT(log, ContainsSubstring("\"GET /robots.txt HTTP/1.1\" 200"));
+  CHECK(log.find("GET /a/b/") == std::string::npos);
+}
