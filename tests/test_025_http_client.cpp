@@ -489,6 +489,39 @@ TEST_CASE("redirects are followed a bounded number of times") {
   CHECK_THAT(error, ContainsSubstring("too many redirects: more than 5, the last to http://127.0.0.1:"));
 }
 
+TEST_CASE("allow_redirects = false returns a 3xx as it is, Location and all") {
+  // aiohttp's allow_redirects=False. Project 030's crawler follows redirects itself, so that
+  // each hop passes its rate limit and its robots.txt check.
+  auto pages = [](TinyServer::Request request, asio::ip::tcp::socket& socket) -> asio::awaitable<bool> {
+    std::string response = request.target == "/from"
+                               ? canned_response(302, "Found", "", "Location: /to\r\n")
+                               : canned_response(200, "OK", "arrived");
+    co_await asio::async_write(socket, asio::buffer(response), asio::use_awaitable);
+    co_return true;
+  };
+  auto run = [&]() -> asio::awaitable<std::pair<Response, Response>> {
+    auto executor = co_await asio::this_coro::executor;
+    TinyServer server(executor, pages);
+    Client client(executor);
+    Request request;
+    request.url = server.url("/from");
+    request.allow_redirects = false;
+    auto asking = client.request(request);
+    Response kept = co_await std::move(asking);
+    request.allow_redirects = true;
+    auto following = client.request(request);
+    Response followed = co_await std::move(following);
+    co_return std::make_pair(kept, followed);
+  };
+  auto [kept, followed] = run_within(run());
+  CHECK(kept.status == 302);
+  CHECK(kept.redirects == 0);
+  CHECK(find_header(kept.headers, "Location") == "/to");
+  CHECK(followed.status == 200);
+  CHECK(followed.redirects == 1);
+  CHECK(followed.body == "arrived");
+}
+
 TEST_CASE("a pooled connection the server closed is replaced for a GET but not for a POST") {
   // Answers with keep-alive (no Connection: close), then closes anyway: the client pools a
   // connection that is already dead, as when a server's idle timeout passes.

@@ -49,7 +49,7 @@ asio::awaitable<Response> Client::follow_redirects(Request request) {
     response.redirects = redirects;
     const auto location = find_header(response.headers, "Location");
     const int status = response.status;
-    const bool redirect = location && (status == 301 || status == 302 || status == 303 ||
+    const bool redirect = request.allow_redirects && location && (status == 301 || status == 302 || status == 303 ||
                                        status == 307 || status == 308);
     if (!redirect) co_return response;
     if (redirects == options_.max_redirects)

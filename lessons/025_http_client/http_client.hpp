@@ -11,6 +11,7 @@
 //   TCPConnector's keep-alive pool                     the per-origin pool in Client, keeping at
 //                                                        most Options::max_idle_per_host idle
 //   max_redirects=10, TooManyRedirects                 Options::max_redirects, HttpError
+//   s.get(url, allow_redirects=False)                  Request::allow_redirects = false
 //   ssl.create_default_context() (verify + hostname)   Options::ca_file (the system's CAs if
 //                                                        empty); verification is always on
 //   gather(*(s.get(u) for u in urls)) + Semaphore(n)   fetch_all(client, urls, n)
@@ -74,6 +75,9 @@ struct Request {
   std::string url;
   std::string body = {};  ///< sent with Content-Length when not empty (or method is POST)
   Headers headers = {};   ///< extra request headers
+  /// aiohttp's allow_redirects: false returns a 3xx as it is (a crawler follows it itself,
+  /// so that each hop passes its rate limit and its robots.txt check).
+  bool allow_redirects = true;
 };
 
 struct Response {
