@@ -19,6 +19,7 @@
 
 #include "async_mutex.hpp"
 #include "bank.hpp"
+#include "sleep.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -33,11 +34,6 @@ namespace {
 asio::awaitable<void> yield_once() {
   auto executor = co_await asio::this_coro::executor;
   co_await asio::post(executor, asio::use_awaitable);
-}
-
-asio::awaitable<void> sleep_for(std::chrono::milliseconds delay) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, delay);
-  co_await timer.async_wait(asio::use_awaitable);
 }
 
 // What a waiting task went through, filled in by `waiter` below.
@@ -126,7 +122,7 @@ TEST_CASE("waiters get the lock first come first served") {
     }
     CHECK(order.empty());
     holder.unlock();
-    while (order.size() < 5) co_await sleep_for(1ms);
+    while (order.size() < 5) co_await tut::sleep(1ms);
     co_await yield_once();
     CHECK_FALSE(mutex.locked());
     co_return order;

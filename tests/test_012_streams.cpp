@@ -32,6 +32,7 @@
 #include "command_line.hpp"
 #include "compat.hpp"
 #include "log.hpp"
+#include "sleep.hpp"
 #include "streams.hpp"
 #include "test_support.hpp"
 
@@ -47,11 +48,6 @@ using tut::test::ContainsSubstring;
 namespace {
 
 using Body = std::function<asio::awaitable<void>(EchoServer*, std::string)>;
-
-asio::awaitable<void> sleep_for(std::chrono::milliseconds delay) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, delay);
-  co_await timer.async_wait(asio::use_awaitable);
-}
 
 asio::awaitable<void> body_then_stop(EchoServer* server, std::string port, Body body) {
   try {
@@ -132,7 +128,7 @@ TEST_CASE("50 concurrent clients x 20 lines each get exactly their own lines bac
     }
     // The futures are ready once every conversation has ended; poll without blocking.
     for (auto& result : results)
-      while (result.wait_for(0s) != std::future_status::ready) co_await sleep_for(5ms);
+      while (result.wait_for(0s) != std::future_status::ready) co_await tut::sleep(5ms);
     for (std::size_t c = 0; c < results.size(); ++c) CHECK(results[c].get() == sent[c]);
     CHECK(server->stats().active == 0);
   }));
@@ -180,7 +176,7 @@ TEST_CASE("a line that arrives in pieces is echoed once, whole, when its newline
     // alone, so the server's search for '\n' must resume where the last one stopped.
     for (std::string piece : {"hel", "lo, wo", "rld", "\nnext", "\n"}) {
       co_await client.write(piece);
-      co_await sleep_for(20ms);
+      co_await tut::sleep(20ms);
     }
     {
       auto got = co_await client.read_line();
@@ -257,7 +253,7 @@ TEST_CASE("a client that disconnects mid-line or resets ends only its own sessio
     resetter.socket().set_option(asio::socket_base::linger(true, 0));
     resetter.close();
 
-    while (server->stats().active > 1) co_await sleep_for(5ms);
+    while (server->stats().active > 1) co_await tut::sleep(5ms);
     co_await steady.write("after\n");
     {
       auto got = co_await steady.read_line();
@@ -278,7 +274,7 @@ TEST_CASE("a client idle for longer than idle_timeout is told so and closed") {
     auto idler = co_await LineClient::connect("127.0.0.1", port);
     auto start = tut::clock::now();
     for (int i = 0; i < 4; ++i) {
-      co_await sleep_for(50ms);
+      co_await tut::sleep(50ms);
       co_await talker.write("ping\n");
       {
         auto got = co_await talker.read_line();
@@ -363,7 +359,7 @@ TEST_CASE("stop(): a client that never reads is closed when the grace period end
     co_await asio::async_read(stuck.socket(), asio::buffer(first), asio::use_awaitable);
     auto stopped = tut::clock::now();
     server->stop();  // and we never read again: only the grace period can end this
-    while (server->stats().active > 0) co_await sleep_for(10ms);  // `stuck` stays open
+    while (server->stats().active > 0) co_await tut::sleep(10ms);  // `stuck` stays open
     CHECK(tut::clock::now() - stopped >= 300ms);
   }));
   CHECK(stats.active == 0);
@@ -475,7 +471,7 @@ TEST_CASE("no file descriptor is left open after a server and its clients are go
     reset.socket().set_option(asio::socket_base::linger(true, 0));
     reset.close();
     auto idle = co_await LineClient::connect("127.0.0.1", port);  // still open at stop()
-    while (server->stats().accepted < 4) co_await sleep_for(5ms);
+    while (server->stats().accepted < 4) co_await tut::sleep(5ms);
   }));
   CHECK(open_fds() == before);
 }
@@ -940,7 +936,7 @@ TEST_CASE("012_streams --serve: the error line for an over-long line reaches a c
     CHECK_THAT(log, ContainsSubstring("line too long (max 64 bytes): closing"));
     // Not for ordering (a correct server waits for us however long this takes): only so that
     // a server that closes at once has done it before we read, and the test catches it.
-    co_await sleep_for(200ms);
+    co_await tut::sleep(200ms);
     asio::error_code ignored;
     socket.shutdown(tcp::socket::shutdown_send, ignored);
     std::string replies;
@@ -1094,7 +1090,7 @@ TEST_CASE("WriteQueue: two producers' messages arrive whole and in the order the
         auto text = message('b', i);
         expected += text;
         queue.push(text);
-        co_await sleep_for(1ms);  // let producer 1 queue its next one in between
+        co_await tut::sleep(1ms);  // let producer 1 queue its next one in between
       }
     };
     std::string got;
@@ -1154,7 +1150,7 @@ TEST_CASE("broadcast() reaches every client") {
                                                                   -> asio::awaitable<void> {
     auto one = co_await LineClient::connect("127.0.0.1", port);
     auto two = co_await LineClient::connect("127.0.0.1", port);
-    while (server->stats().active < 2) co_await sleep_for(5ms);
+    while (server->stats().active < 2) co_await tut::sleep(5ms);
     server->broadcast("notice: hello all\n");
     {
       auto got = co_await one.read_line();

@@ -14,6 +14,7 @@
 
 #include "compat.hpp"
 #include "pool.hpp"
+#include "sleep.hpp"
 #include "test_support.hpp"
 #include "timeouts.hpp"
 
@@ -35,14 +36,9 @@ std::string database() {
 
 constexpr auto limit = std::chrono::seconds(25);
 
-asio::awaitable<void> sleep(milliseconds delay) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, delay);
-  co_await timer.async_wait(asio::use_awaitable);
-}
-
 // Waits until `condition` holds (a task started with co_spawn may not have run yet).
 asio::awaitable<void> until(std::function<bool()> condition) {
-  while (!condition()) co_await sleep(1ms);
+  while (!condition()) co_await tut::sleep(1ms);
 }
 
 std::string pid_of(const Result& result) { return result.scalar(); }
@@ -79,7 +75,7 @@ asio::awaitable<void> wait_for_state(Connection* watcher, std::string pid, std::
     auto now = co_await watcher->query(
         "SELECT coalesce(max(state), 'gone') FROM pg_stat_activity WHERE pid = $1", args);
     if (now.scalar() == state) co_return;
-    co_await sleep(10ms);
+    co_await tut::sleep(10ms);
   }
 }
 
@@ -296,7 +292,7 @@ TEST_CASE("a lease gives its connection back when the body returns, throws or is
     }
     CHECK(what == "body failed");
     CHECK(pool.stats().idle == 1);
-    auto waits = [](Connection*) { return sleep(std::chrono::hours(1)); };
+    auto waits = [](Connection*) { return tut::sleep(std::chrono::hours(1)); };
     Task cancelled(executor);
     cancelled.start(async_with(pool.acquire(), std::move(waits)));
     auto leased = [&pool] { return pool.stats().leased == 1; };

@@ -25,6 +25,7 @@
 
 #include "how_it_is_built.hpp"  // Task and to_string(): optional reading
 #include "log.hpp"
+#include "sleep.hpp"
 
 namespace lesson005 {
 
@@ -41,11 +42,6 @@ struct Connection {
   }
 };
 
-asio::awaitable<void> sleep_for(milliseconds delay) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, delay);
-  co_await timer.async_wait(asio::use_awaitable);
-}
-
 }  // namespace
 
 asio::awaitable<std::string> sleeper(std::string name, milliseconds delay,
@@ -54,7 +50,7 @@ asio::awaitable<std::string> sleeper(std::string name, milliseconds delay,
   journal->record(name, "started");
   tut::log(name, "started, sleeping {}", tut::seconds(delay));
   try {
-    co_await sleep_for(delay);
+    co_await tut::sleep(delay);
   } catch (const std::system_error& error) {
     // The cancelled timer wait: Asio's CancelledError. Log, then rethrow so the task ends as
     // cancelled; swallowing it would make cancel() look like it did nothing.
@@ -74,7 +70,7 @@ asio::awaitable<std::string> closer(std::string name, milliseconds work, millise
   bool cancelled = false;
   tut::log(name, "working for {}", tut::seconds(work));
   try {
-    co_await sleep_for(work);
+    co_await tut::sleep(work);
   } catch (const std::system_error& error) {
     if (error.code() != asio::error::operation_aborted) throw;
     cancelled = true;  // C++ forbids co_await inside a catch block: clean up below
@@ -91,7 +87,7 @@ asio::awaitable<std::string> closer(std::string name, milliseconds work, millise
   co_await asio::this_coro::reset_cancellation_state();
   tut::log(name, "cancelled; cleanup that awaits: reset the cancellation state, then say goodbye");
   journal->record(name, "cleanup started");
-  co_await sleep_for(cleanup);
+  co_await tut::sleep(cleanup);
   tut::log(name, "cleanup done, rethrowing operation_aborted");
   journal->record(name, "cleanup done");
   // Still report "cancelled" to whoever awaits the task: it did not finish its work.
@@ -149,7 +145,7 @@ asio::awaitable<std::string> filtered_sleeper(std::string name, milliseconds del
   // A handle on the (new) state: .cancelled() reads what it has recorded at the time of the call.
   asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
   try {
-    co_await sleep_for(delay);
+    co_await tut::sleep(delay);
   } catch (const std::system_error& error) {
     if (error.code() == asio::error::operation_aborted) {
       tut::log(name, "cancelled by a {} request", to_string(state.cancelled()));

@@ -9,21 +9,15 @@
 
 #include "gather.hpp"  // lesson 003's gather()
 #include "log.hpp"
+#include "sleep.hpp"
 
 namespace lesson006 {
-
-namespace {
-asio::awaitable<void> sleep_for(milliseconds delay) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, delay);
-  co_await timer.async_wait(asio::use_awaitable);
-}
-}  // namespace
 
 asio::awaitable<int> deposit_unsafely(std::shared_ptr<Account> account, std::string who,
                                       milliseconds latency) {
   int balance = account->balance;  // check...
   tut::log(who, "reads balance {}", balance);
-  co_await sleep_for(latency);     // ...other tasks run here and read the same balance...
+  co_await tut::sleep(latency);     // ...other tasks run here and read the same balance...
   account->balance = balance + 1;  // ...act on a stale value: their deposits are overwritten
   tut::log(who, "writes balance {}", balance + 1);
   co_return balance + 1;
@@ -35,7 +29,7 @@ asio::awaitable<int> deposit_safely(std::shared_ptr<Account> account, std::strin
   auto guard = co_await account->mutex.lock();  // held until guard is destroyed
   int balance = account->balance;
   tut::log(who, "has the lock, reads balance {}", balance);
-  co_await sleep_for(latency);  // others still run, but none of them touches the balance
+  co_await tut::sleep(latency);  // others still run, but none of them touches the balance
   account->balance = balance + 1;
   tut::log(who, "writes balance {}, unlocks", balance + 1);
   co_return balance + 1;

@@ -6,6 +6,7 @@
 
 #include "async_event.hpp"
 #include "log.hpp"
+#include "sleep.hpp"
 #include "run.hpp"
 
 using namespace std::chrono_literals;
@@ -18,11 +19,6 @@ asio::awaitable<void> worker(std::shared_ptr<Event> start, std::string name) {
   tut::log(name, "starts");
 }
 
-asio::awaitable<void> sleep_for(std::chrono::milliseconds delay) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, delay);
-  co_await timer.async_wait(asio::use_awaitable);
-}
-
 asio::awaitable<void> demo() {
   tut::reset_clock();  // the clock starts with the demo, not with the process
   auto executor = co_await asio::this_coro::executor;
@@ -30,15 +26,15 @@ asio::awaitable<void> demo() {
   for (const char* name : {"worker-1", "worker-2", "worker-3"})
     asio::co_spawn(executor, worker(start, name), tut::rethrow);
 
-  co_await sleep_for(100ms);
+  co_await tut::sleep(100ms);
   start->set();  // wakes all three, but none of them runs inside set()
   tut::log("main", "set(): woke every waiter; none has run yet");
   start->clear();
   tut::log("main", "clear(): is_set() is {}, but woken waiters still start", start->is_set());
 
-  co_await sleep_for(100ms);
+  co_await tut::sleep(100ms);
   asio::co_spawn(executor, worker(start, "late"), tut::rethrow);  // the flag is down: it waits
-  co_await sleep_for(100ms);
+  co_await tut::sleep(100ms);
   start->set();
   tut::log("main", "set() again");
   co_await start->wait();  // already set: returns at once, "late" has still not run

@@ -8,25 +8,21 @@
 
 #include "job_board.hpp"
 #include "log.hpp"
+#include "sleep.hpp"
 #include "run.hpp"
 
 using namespace std::chrono_literals;
 using namespace asio::experimental::awaitable_operators;
 using lesson008::JobBoard;
 
-asio::awaitable<void> sleep_for(std::chrono::milliseconds delay) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, delay);
-  co_await timer.async_wait(asio::use_awaitable);
-}
-
 asio::awaitable<void> producer(std::shared_ptr<JobBoard> board) {
-  co_await sleep_for(100ms);
+  co_await tut::sleep(100ms);
   std::vector<std::string> first{"job-1", "job-2"};
   co_await lesson008::post_jobs(board, first);  // two workers wait: both wake
-  co_await sleep_for(100ms);
+  co_await tut::sleep(100ms);
   std::vector<std::string> second{"job-3"};
   co_await lesson008::post_jobs(board, second);  // both busy: the notification wakes nobody,
-  co_await sleep_for(200ms);                     // but the job waits on the board
+  co_await tut::sleep(200ms);                     // but the job waits on the board
   co_await lesson008::close_board(board);
 }
 

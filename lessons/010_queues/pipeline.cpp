@@ -17,6 +17,7 @@
 #include "compat.hpp"
 #include "gather.hpp"  // lesson 003's
 #include "log.hpp"
+#include "sleep.hpp"
 #include "queue.hpp"
 
 namespace lesson010 {
@@ -24,11 +25,6 @@ namespace lesson010 {
 using namespace asio::experimental::awaitable_operators;
 
 namespace {
-
-asio::awaitable<void> sleep_for(milliseconds duration) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, duration);
-  co_await timer.async_wait(asio::use_awaitable);
-}
 
 // The queue and the report are taken by reference: both live in run_pipeline()'s frame, which
 // awaits every coroutine that uses them (the gather below), so they outlive all of them.
@@ -72,7 +68,7 @@ asio::awaitable<std::vector<std::string>> work(Queue<std::string>& queue, Worker
       co_return done;
     }
     tut::log(me.name, "got {}", job);
-    co_await sleep_for(me.cost);  // the "work"
+    co_await tut::sleep(me.cost);  // the "work"
     if (job == failing_job) {
       tut::log(me.name, "{} fails: throws before its task_done()", job);
       throw std::runtime_error(me.name + " failed on " + job);
@@ -112,7 +108,7 @@ asio::awaitable<void> receive_jobs(Channel& channel, milliseconds cost,
     // No log line here: the receive also completes the producer's waiting async_send in the
     // same tick, and which of the two resumes first differs between Asio releases (1.27+ posts
     // the sender's completion). A log line after the work is ordered by this coroutine alone.
-    co_await sleep_for(cost);
+    co_await tut::sleep(cost);
     tut::log("worker", "done {}", job);
     done.push_back(std::move(job));
   }

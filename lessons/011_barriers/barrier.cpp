@@ -8,6 +8,7 @@
 
 #include "gather.hpp"  // lesson 003's
 #include "log.hpp"
+#include "sleep.hpp"
 
 namespace lesson011 {
 
@@ -23,18 +24,12 @@ struct Phases {
   std::vector<PhaseEvent> events;
 };
 
-asio::awaitable<void> sleep_for(milliseconds duration) {
-  auto executor = co_await asio::this_coro::executor;
-  asio::steady_timer timer(executor, duration);
-  co_await timer.async_wait(asio::use_awaitable);
-}
-
 // Returns the number of rounds it passed (gather() wants a value from each task).
 asio::awaitable<int> phased_worker(int number, std::vector<milliseconds> work, Phases* phases) {
   auto name = "worker-" + std::to_string(number);
   for (std::size_t r = 0; r < work.size(); ++r) {
     int round = static_cast<int>(r + 1);
-    co_await sleep_for(work[r]);
+    co_await tut::sleep(work[r]);
     phases->events.push_back({PhaseEvent::Kind::finished_work, number, round, 0});
     tut::log(name, "round {} done after {}, waits ({} of {} at the barrier)", round,
              tut::seconds(work[r]), phases->barrier.n_waiting() + 1, phases->barrier.parties());
@@ -53,7 +48,7 @@ asio::awaitable<int> phased_worker(int number, std::vector<milliseconds> work, P
 // Returns what its wait() ended with, as run_with_failure() reports it.
 asio::awaitable<std::string> failing_worker(int number, int failing, Barrier* barrier) {
   auto name = "worker-" + std::to_string(number);
-  co_await sleep_for(milliseconds(100 * number));
+  co_await tut::sleep(milliseconds(100 * number));
   if (number == failing) {
     tut::log(name, "fails and calls abort() so that nobody waits for it forever");
     barrier->abort();

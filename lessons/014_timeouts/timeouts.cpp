@@ -14,11 +14,6 @@
 
 namespace lesson014 {
 
-asio::awaitable<void> sleep(milliseconds delay) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, delay);
-  co_await timer.async_wait(asio::use_awaitable);
-}
-
 asio::awaitable<std::string> slow_answer(std::string name, milliseconds delay, std::string text) {
   try {
     co_await sleep(delay);

@@ -50,6 +50,8 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include "sleep.hpp"
+
 namespace lesson014 {
 
 using std::chrono::milliseconds;
@@ -105,8 +107,8 @@ template <typename T>
 asio::awaitable<std::optional<T>> naive_with_timeout(asio::awaitable<T> operation,
                                                      milliseconds timeout);
 
-/// asyncio.sleep(delay).
-asio::awaitable<void> sleep(milliseconds delay);
+/// asyncio.sleep(delay): the tutorial's one, common/sleep.hpp.
+using tut::sleep;
 
 /// A stand-in for a slow request named `name`: returns `text` after `delay`. If it is
 /// cancelled it logs so, runs its cleanup, and lets the cancellation propagate.

@@ -27,13 +27,8 @@ using namespace std::chrono_literals;
 using namespace asio::experimental::awaitable_operators;
 using Clock = std::chrono::steady_clock;
 
-asio::awaitable<void> sleep_for(Clock::duration d) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, d);
-  co_await timer.async_wait(asio::use_awaitable);
-}
-
 asio::awaitable<void> fail_after(Clock::duration d, std::string what) {
-  co_await sleep_for(d);
+  co_await tut::sleep(d);
   throw std::runtime_error(what);
 }
 
@@ -42,7 +37,7 @@ FailedTask run_failing_task(bool use_rethrow) {
   FailedTask outcome;
   asio::io_context context;
   auto task = [](FailedTask* seen) -> asio::awaitable<void> {
-    co_await sleep_for(1ms);
+    co_await tut::sleep(1ms);
     seen->task_threw = true;
     throw std::runtime_error("reported");
   };
@@ -60,9 +55,9 @@ milliseconds worst_stall_while_blocking(bool offload) {
   asio::thread_pool pool(1);
   milliseconds worst{0};
   auto work = [&]() -> asio::awaitable<void> {
-    co_await sleep_for(30ms);  // let the watchdog start ticking
+    co_await tut::sleep(30ms);  // let the watchdog start ticking
     co_await call_blocking(&pool, offload);
-    co_await sleep_for(30ms);  // give a late watchdog wake-up time to report
+    co_await tut::sleep(30ms);  // give a late watchdog wake-up time to report
   };
   std::function<void(milliseconds)> report = [&worst](milliseconds late) {
     worst = std::max(worst, late);
@@ -114,9 +109,9 @@ bool waiting_sender_released(bool cancel_first) {
       released = true;  // completed, with or without an error: the sender is not stuck
     };
     auto closer = [&]() -> asio::awaitable<void> {
-      co_await sleep_for(10ms);
+      co_await tut::sleep(10ms);
       close_channel(channel, cancel);
-      co_await sleep_for(200ms);
+      co_await tut::sleep(200ms);
       released_in_time = released;
       if (!released) channel.cancel();  // unstick it, or this demo itself would never end
     };

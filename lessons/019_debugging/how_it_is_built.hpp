@@ -12,11 +12,11 @@
 #include <asio/awaitable.hpp>
 
 #include "pitfalls.hpp"
+#include "sleep.hpp"
 
 namespace lesson019 {
 
-/// asyncio.sleep(d).
-asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration d);
+using tut::sleep;  // asyncio.sleep(d), common/sleep.hpp
 /// Sleeps for `d`, then throws std::runtime_error(what).
 asio::awaitable<void> fail_after(std::chrono::steady_clock::duration d, std::string what);
 

@@ -1,5 +1,6 @@
-// Lesson 019: debugging asynchronous code. Each pitfall: the bug, then the fix. sleep_for()
-// and fail_after() (a timer; a timer, then a throw) come from how_it_is_built.hpp.
+// Lesson 019: debugging asynchronous code. Each pitfall: the bug, then the fix. sleep() is
+// the tutorial's asyncio.sleep (common/sleep.hpp); fail_after() (a timer, then a throw) comes
+// from how_it_is_built.hpp.
 #include "pitfalls.hpp"
 
 #include <sstream>
@@ -69,12 +70,12 @@ std::size_t words_in(const std::string& text) {
 }  // namespace
 
 asio::awaitable<std::size_t> count_words_by_reference(const std::string& text) {
-  co_await sleep_for(1ms);  // the caller's temporary is gone by the time we resume
+  co_await sleep(1ms);  // the caller's temporary is gone by the time we resume
   co_return words_in(text);
 }
 
 asio::awaitable<std::size_t> count_words(std::string text) {
-  co_await sleep_for(1ms);
+  co_await sleep(1ms);
   co_return words_in(text);
 }
 
@@ -95,11 +96,11 @@ std::size_t spawn_word_count_with_temporary(bool by_reference) {
 asio::awaitable<void> race_failure_and_success(bool use_wait_for_one) {
   auto executor = co_await asio::this_coro::executor;
   if (!use_wait_for_one) {
-    co_await (fail_after(100ms, "fast failure") || sleep_for(300ms));  // the bug
+    co_await (fail_after(100ms, "fast failure") || sleep(300ms));  // the bug
   } else {
     auto group = asio::experimental::make_parallel_group(
         asio::co_spawn(executor, fail_after(100ms, "fast failure"), compat::deferred),
-        asio::co_spawn(executor, sleep_for(300ms), compat::deferred));
+        asio::co_spawn(executor, sleep(300ms), compat::deferred));
     co_await group.async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
   }
 }
@@ -150,7 +151,7 @@ asio::awaitable<int> receive_or_time_out(Channel* channel, bool use_parallel_gro
 // ---- 7 ----------------------------------------------------------------------------------------
 asio::awaitable<void> save_after_work(ShutdownOutcome* outcome) {
   try {
-    co_await sleep_for(200ms);
+    co_await sleep(200ms);
     outcome->saved = true;  // the normal end
   } catch (const std::system_error&) {
     outcome->cleanup_ran = true;  // asked to stop: save what we have, then end

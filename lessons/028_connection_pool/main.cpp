@@ -15,6 +15,7 @@
 
 #include "compat.hpp"
 #include "log.hpp"
+#include "sleep.hpp"
 #include "pool.hpp"
 #include "run.hpp"
 #include "timeouts.hpp"
@@ -30,11 +31,6 @@ void part(const char* title) {
   fmt::print("== {} ==\n", title);
   std::fflush(stdout);
   tut::reset_clock();
-}
-
-asio::awaitable<void> sleep(milliseconds delay) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, delay);
-  co_await timer.async_wait(asio::use_awaitable);
 }
 
 // `count` callers at once, each one query through the pool; returns the backends that served.
@@ -70,7 +66,7 @@ asio::awaitable<void> throughput(std::string dsn, std::size_t size, int count) {
 asio::awaitable<void> holder(Pool* pool, std::string name, milliseconds keep) {
   auto body = [name, keep](Connection*) -> asio::awaitable<void> {
     tut::log(name, "has a connection for {}", tut::seconds(keep));
-    co_await sleep(keep);
+    co_await tut::sleep(keep);
     tut::log(name, "gives it back");
   };
   co_await async_with(pool->acquire(), std::move(body));
@@ -97,9 +93,9 @@ asio::awaitable<void> fairness_and_timeout(std::string dsn) {
   asio::co_spawn(executor, holder(&pool, "a", 300ms), tut::rethrow);
   asio::co_spawn(executor, waiter(&pool, "b", 1000ms), tut::rethrow);
   asio::co_spawn(executor, waiter(&pool, "c", 100ms), tut::rethrow);
-  co_await sleep(200ms);
+  co_await tut::sleep(200ms);
   asio::co_spawn(executor, waiter(&pool, "d", 1000ms), tut::rethrow);
-  co_await sleep(300ms);  // every one of them has finished by then
+  co_await tut::sleep(300ms);  // every one of them has finished by then
   co_await pool.close();
 }
 
@@ -160,7 +156,7 @@ asio::awaitable<void> killed_backend(std::string dsn) {
 }
 
 asio::awaitable<void> late_caller(Pool* pool) {
-  co_await sleep(100ms);
+  co_await tut::sleep(100ms);
   try {
     co_await pool->acquire();
   } catch (const PoolClosed& e) {

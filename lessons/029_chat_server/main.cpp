@@ -16,6 +16,7 @@
 
 #include "chat.hpp"
 #include "log.hpp"
+#include "sleep.hpp"
 #include "run.hpp"
 #include "streams.hpp"  // lesson 012: LineClient, the nc of this demo
 #include "ws.hpp"       // lesson 026: WebSocket, the browser of this demo
@@ -34,11 +35,6 @@ void part(const char* title) {
   fmt::print("\n== {} ==\n", title);
   std::fflush(stdout);
   tut::reset_clock();
-}
-
-asio::awaitable<void> sleep(milliseconds delay) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, delay);
-  co_await timer.async_wait(asio::use_awaitable);
 }
 
 // A person on the line protocol: what they send and what they read, logged under their name.
@@ -181,7 +177,7 @@ asio::awaitable<void> talk(ChatServer* server, Stop stop) {
   co_await alice.hear(2);
   co_await carol.hear(2);
   co_await dave.hear(2);  // no "* ... left" lines: everyone leaves at once
-  co_await sleep(100ms);
+  co_await tut::sleep(100ms);
   tut::log("bob", "reads again");
   co_await bob.hear(5);
 }
