@@ -190,7 +190,7 @@ def markdown_to_html(text, link=lambda target: target, shift=0, taken=None):
                         not lines[i].strip() and i + 1 < len(lines) and lines[i + 1].startswith("  "))):
                     body.append(lines[i][indent:] if lines[i][:indent].strip() == "" else lines[i].lstrip())
                     i += 1
-                inner = markdown_to_html("\n".join(body), link, shift, taken)
+                inner = markdown_to_html("\n".join(body), link, shift, taken).strip("\n")
                 if inner.startswith("<p>") and inner.count("<p>") == 1:
                     inner = inner[3:].replace("</p>", "", 1)
                 items.append(f"<li>{inner}</li>")
@@ -347,9 +347,9 @@ def files_page(title, folder_label, files, path, back):
 
 def index_page(site, intro, parts, entries, epilogue):
     body = [f"<h1>{SITE_TITLE}</h1>", markdown_to_html(intro, site.linker("", "index.html"))]
-    body.append('<p>Also: <a href="asyncio-to-asio.html">the asyncio → Asio map</a>, '
-                '<a href="pitfalls.html">pitfalls</a>, <a href="performance.html">performance</a>, '
-                '<a href="writing-a-lesson.html">writing a lesson</a>.</p>')
+    docs = {"asyncio-to-asio": "the asyncio → Asio map", "pitfalls": "pitfalls", "performance": "performance"}
+    body.append("<p>Also: " + ", ".join(f'<a href="{d}.html">{docs.get(d, d.replace("-", " "))}</a>'
+                                        for d in sorted(site.docs, key=lambda d: (d not in docs, d))) + ".</p>")
     for part in parts:
         body.append(f'<section aria-labelledby="{slug(part["title"], set())}">'
                     f'<h2 id="{slug(part["title"], set())}">{html.escape(part["title"])}</h2>')
