@@ -28,9 +28,13 @@ import shutil
 import sys
 from pathlib import Path
 
-from pygments import highlight
-from pygments.formatters import HtmlFormatter
-from pygments.lexers import BashLexer, CppLexer
+try:
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import BashLexer, CppLexer
+except ImportError:
+    sys.exit("site: needs Pygments, Debian's python3-pygments (apt-get install python3-pygments; "
+             "./tutorial site installs it)")
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE_TITLE = "Asynchronous C++ with Asio coroutines"
