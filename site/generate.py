@@ -227,9 +227,9 @@ class Site:
         m = re.match(r"lessons/(\d{3}_[^/]+)(?:/(.*))?$", path)
         if m and any(l["name"] == m[1] for l in self.lessons):
             return f"lessons/{m[1]}.html" + (anchor or (f"#{file_id(m[2])}" if m[2] else ""))
-        m = re.match(r"tests/test_(\d{3}_[^/.]+?)(?:_\w+)?\.(?:cpp|hpp)$", path)
-        if m and any(l["name"] == m[1] for l in self.lessons):
-            return f"tests/{m[1]}.html#{file_id(posixpath.basename(path))}"
+        for lesson in self.lessons:  # tests/test_NNN_topic*.cpp: the lesson's tests page
+            if re.fullmatch(rf"tests/test_{lesson['name']}\w*\.(cpp|hpp)", path):
+                return f"tests/{lesson['name']}.html#{file_id(posixpath.basename(path))}"
         m = re.match(r"docs/([\w-]+)\.md$", path)
         if m and m[1] in self.docs:
             return f"{m[1]}.html{anchor}"

@@ -67,6 +67,8 @@ class Markdown(unittest.TestCase):
         self.assertIsNone(link("../bench/README.md"))  # no page: shown as text
         self.assertEqual(link("https://think-async.com/"), "https://think-async.com/")
         self.assertEqual(site.linker("", "lessons/x.html")("docs/pitfalls.md"), "../pitfalls.html")
+        self.assertEqual(link("../tests/test_029_chat_server_support.hpp"),
+                         "tests/029_chat_server.html#file-test_029_chat_server_support-hpp")
 
 
 def make_repo(folder, lessons):
