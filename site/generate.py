@@ -52,9 +52,9 @@ def read_lessons(root=ROOT):
         rest = m.group(2)
         field = lambda key: (re.search(key + r' "([^"]*)"', rest) or [None, ""])[1]
         uses = re.search(r"\bUSES ((?:\S+ ?)+)$", rest)
-        lessons.append(dict(name=m.group(1), number=m.group(1)[:3], part=re.search(r"PART (\S+)", rest)[1],
-                            title=field("TITLE"), asyncio=field("ASYNCIO"),
-                            uses=uses[1].split() if uses else []))
+        lessons.append(dict(name=m.group(1), number=m.group(1)[:3],
+                            part=re.search(r"PART (\S+)", rest)[1], title=field("TITLE"),
+                            asyncio=field("ASYNCIO"), uses=uses[1].split() if uses else []))
     return lessons
 
 
@@ -95,7 +95,8 @@ def prerequisites(entry):
 
 # ---- Markdown, the subset progression.md and docs/*.md use ---------------------------------
 def slug(text, taken):
-    base = re.sub(r"[^\w\- ]", "", re.sub(r"<[^>]+>", "", text).lower()).strip().replace(" ", "-") or "section"
+    base = re.sub(r"[^\w\- ]", "", re.sub(r"<[^>]+>", "", text).lower()).strip()
+    base = base.replace(" ", "-") or "section"
     s, n = base, 1
     while s in taken:
         n += 1
@@ -109,7 +110,8 @@ def inline(text, link):
     codes = []
 
     def keep_code(m):
-        codes.append("<code>" + html.escape(m[2].strip() if m[1] == "``" else m[2], quote=False) + "</code>")
+        code = m[2].strip() if m[1] == "``" else m[2]
+        codes.append("<code>" + html.escape(code, quote=False) + "</code>")
         return f"\x00{len(codes) - 1}\x00"
 
     text = re.sub(r"(`+)(.+?)\1", keep_code, text)
@@ -178,27 +180,30 @@ def markdown_to_html(text, link=lambda target: target, shift=0, taken=None):
                 rows.append(split_row(lines[i]))
                 i += 1
             cell = lambda c: inline(c.replace("\\|", "|"), link)
-            out.append('<div class="table"><table>\n<thead><tr>' + "".join(f"<th scope=\"col\">{cell(c)}</th>" for c in head)
-                       + "</tr></thead>\n<tbody>\n" + "".join(
-                           "<tr>" + "".join(f"<td>{cell(c)}</td>" for c in row) + "</tr>\n" for row in rows)
-                       + "</tbody></table></div>")
+            head = "".join(f'<th scope="col">{cell(c)}</th>' for c in head)
+            body = "".join("<tr>" + "".join(f"<td>{cell(c)}</td>" for c in row) + "</tr>\n"
+                           for row in rows)
+            out.append(f'<div class="table"><table>\n<thead><tr>{head}</tr></thead>\n'
+                       f"<tbody>\n{body}</tbody></table></div>")
         elif m := LIST_ITEM.match(line):
             ordered = m[2][0].isdigit()
             items = []
-            while i < len(lines) and (m := LIST_ITEM.match(lines[i])) and m[2][0].isdigit() == ordered \
-                    and len(m[1]) == 0:
+            while (i < len(lines) and (m := LIST_ITEM.match(lines[i])) and not m[1]
+                   and m[2][0].isdigit() == ordered):
                 body, i = [m[3]], i + 1
                 indent = len(lines[i - 1]) - len(m[3])
                 # continuation: indented lines, or blank lines followed by indented ones
                 while i < len(lines) and (lines[i].startswith(" ") or (
-                        not lines[i].strip() and i + 1 < len(lines) and lines[i + 1].startswith("  "))):
-                    body.append(lines[i][indent:] if lines[i][:indent].strip() == "" else lines[i].lstrip())
+                        not lines[i].strip() and lines[i + 1:i + 2] and lines[i + 1].startswith("  "))):
+                    line = lines[i]
+                    body.append(line[indent:] if not line[:indent].strip() else line.lstrip())
                     i += 1
                 inner = markdown_to_html("\n".join(body), link, shift, taken).strip("\n")
                 if inner.startswith("<p>") and inner.count("<p>") == 1:
                     inner = inner[3:].replace("</p>", "", 1)
                 items.append(f"<li>{inner}</li>")
-                while i < len(lines) and not lines[i].strip() and i + 1 < len(lines) and LIST_ITEM.match(lines[i + 1]):
+                # a blank line between two items of the same list
+                if i + 1 < len(lines) and not lines[i].strip() and LIST_ITEM.match(lines[i + 1]):
                     i += 1
             tag = "ol" if ordered else "ul"
             out.append(f"<{tag}>\n" + "\n".join(items) + f"\n</{tag}>")
@@ -226,7 +231,11 @@ class Site:
         anchor = "#" + anchor if anchor else ""
         m = re.match(r"lessons/(\d{3}_[^/]+)(?:/(.*))?$", path)
         if m and any(l["name"] == m[1] for l in self.lessons):
-            return f"lessons/{m[1]}.html" + (anchor or (f"#{file_id(m[2])}" if m[2] else ""))
+            if not anchor and m[2] == "expected_output.txt":
+                anchor = "#output"
+            elif not anchor and m[2] and re.fullmatch(r"[\w.-]+\.[ch]pp", m[2]):
+                anchor = "#" + file_id(m[2])  # a file shown on the lesson's page
+            return f"lessons/{m[1]}.html{anchor}"
         for lesson in self.lessons:  # tests/test_NNN_topic*.cpp: the lesson's tests page
             if re.fullmatch(rf"tests/test_{lesson['name']}\w*\.(cpp|hpp)", path):
                 return f"tests/{lesson['name']}.html#{file_id(posixpath.basename(path))}"
@@ -242,12 +251,12 @@ class Site:
         def link(target):
             if re.match(r"[a-z]+:", target) or target.startswith("#"):
                 return target
-            repo_path = posixpath.normpath(posixpath.join(source_dir, target)) + ("/" if target.endswith("/") else "")
-            if repo_path.startswith("./"):
-                repo_path = repo_path[2:]
-            dest = self.page_of(repo_path if repo_path != "." else "")
-            return None if dest is None else posixpath.relpath(dest.split("#")[0], posixpath.dirname(page) or ".") \
-                + ("#" + dest.split("#")[1] if "#" in dest else "")
+            repo_path = posixpath.normpath(posixpath.join(source_dir, target))
+            dest = self.page_of("" if repo_path == "." else repo_path)
+            if dest is None:
+                return None
+            dest, _, anchor = dest.partition("#")
+            return posixpath.relpath(dest, posixpath.dirname(page) or ".") + ("#" + anchor if anchor else "")
         return link
 
 
@@ -274,7 +283,8 @@ def page(title, body, path, nav=""):
 <a href="{up}performance.html">Performance</a></nav></header>
 <main id="main">
 {body}</main>
-{nav}<footer><p>Generated by <code>./tutorial site</code> from the repository's lessons, progression.md and docs/.</p></footer>
+{nav}<footer><p>Generated by <code>./tutorial site</code> from the lessons, progression.md and docs/.</p>
+</footer>
 </body>
 </html>
 """
@@ -283,16 +293,18 @@ def page(title, body, path, nav=""):
 def source_block(path, label, level=3):
     code = path.read_text()
     fid = file_id(path.name)
-    return (f'<section aria-labelledby="{fid}"><h{level} id="{fid}"><code>{html.escape(label)}</code></h{level}>\n'
+    heading = f'<h{level} id="{fid}"><code>{html.escape(label)}</code></h{level}>'
+    return (f'<section aria-labelledby="{fid}">{heading}\n'
             + highlight(code, CppLexer(), HtmlFormatter(wrapcode=True)) + "</section>\n")
 
 
 def lesson_sources(folder):
     """(teaching files: headers before their .cpp, main.cpp, 'How it is built' files)."""
     files = sorted(p for p in folder.iterdir() if p.suffix in (".hpp", ".cpp"))
-    built = [p for p in files if p.read_text().startswith("// How it is built")]
+    key = lambda p: (p.stem, p.suffix != ".hpp")  # foo.hpp, then foo.cpp
+    built = sorted((p for p in files if p.read_text().startswith("// How it is built")), key=key)
     main = [p for p in files if p.name == "main.cpp"]
-    teaching = sorted((p for p in files if p not in built and p not in main), key=lambda p: (p.stem, p.suffix != ".hpp"))
+    teaching = sorted((p for p in files if p not in built and p not in main), key=key)
     return teaching, main, built
 
 
@@ -300,7 +312,8 @@ def lesson_page(site, lesson, entry, prev, nxt):
     name, number = lesson["name"], lesson["number"]
     path = f"lessons/{name}.html"
     folder = site.root / "lessons" / name
-    body = [f'<h1 id="top"><span class="number">{number}</span> {html.escape(lesson["title"])}</h1>']
+    title = html.escape(lesson["title"])
+    body = [f'<h1 id="top"><span class="number">{number}</span> {title}</h1>']
     if entry:
         body.append(markdown_to_html(entry, site.linker("", path), shift=0, taken={"top"}))
     else:
@@ -314,21 +327,24 @@ def lesson_page(site, lesson, entry, prev, nxt):
     if built:
         body.append('<details><summary>How it is built: the machinery behind the lesson, '
                     "to skip on a first reading</summary>\n"
-                    + "".join(source_block(p, f"lessons/{name}/{p.name}") for p in built) + "</details>")
+                    + "".join(source_block(p, f"lessons/{name}/{p.name}") for p in built)
+                    + "</details>")
     expected = (folder / "expected_output.txt").read_bytes().decode("utf-8")
     body.append('<h2 id="output">Expected output</h2>\n<p>What <code>./tutorial run '
-                f'{number}</code> prints, exactly as <code>lessons/{name}/expected_output.txt</code> '
-                "holds it; the test suite checks that the program still prints this.</p>")
+                f"{number}</code> prints, exactly as "
+                f"<code>lessons/{name}/expected_output.txt</code> holds it; the test suite checks "
+                "that the program still prints this.</p>")
     holders = sorted(set(PLACEHOLDER.findall(expected)))
     if holders:
-        body.append("<p class=\"note\">" + ", ".join(f"<code>{html.escape(h)}</code>" for h in holders)
+        body.append('<p class="note">' + ", ".join(f"<code>{html.escape(h)}</code>" for h in holders)
                     + ": a placeholder, which the output check accepts as any text on that line "
                     "(a port, a measured number: what differs on every run).</p>")
-    body.append(f'<pre class="output" id="expected-output">{html.escape(expected, quote=False)}</pre>')
+    quoted = html.escape(expected, quote=False)  # check_site.py reads it back, byte for byte
+    body.append(f'<pre class="output" id="expected-output">{quoted}</pre>')
     links = []
     if list((site.root / "tests").glob(f"test_{name}*.cpp")):
-        links.append(f'<li><a href="../tests/{name}.html">Its tests</a> (<code>tests/test_{name}.cpp</code>; '
-                     f"<code>./tutorial test {number}</code>)</li>")
+        links.append(f'<li><a href="../tests/{name}.html">Its tests</a> '
+                     f"(<code>tests/test_{name}.cpp</code>; <code>./tutorial test {number}</code>)</li>")
     if (site.root / "exercises" / name).is_dir():
         links.append(f'<li><a href="../exercises/{name}.html">Its exercise</a> '
                      f"(<code>./tutorial exercise check {number}</code>)</li>")
@@ -340,7 +356,8 @@ def lesson_page(site, lesson, entry, prev, nxt):
 def prev_next(prev, nxt):
     link = lambda l, rel, word: (f'<a rel="{rel}" href="{l["name"]}.html">{word}: {l["number"]} '
                                  f'{html.escape(l["title"])}</a>' if l else "")
-    return f'<nav class="prevnext" aria-label="Lessons">{link(prev, "prev", "Previous")} {link(nxt, "next", "Next")}</nav>\n'
+    return (f'<nav class="prevnext" aria-label="Lessons">{link(prev, "prev", "Previous")} '
+            f'{link(nxt, "next", "Next")}</nav>\n')
 
 
 def files_page(title, folder_label, files, path, back):
@@ -351,22 +368,29 @@ def files_page(title, folder_label, files, path, back):
 
 def index_page(site, intro, parts, entries, epilogue):
     body = [f"<h1>{SITE_TITLE}</h1>", markdown_to_html(intro, site.linker("", "index.html"))]
-    docs = {"asyncio-to-asio": "the asyncio → Asio map", "pitfalls": "pitfalls", "performance": "performance"}
-    body.append("<p>Also: " + ", ".join(f'<a href="{d}.html">{docs.get(d, d.replace("-", " "))}</a>'
-                                        for d in sorted(site.docs, key=lambda d: (d not in docs, d))) + ".</p>")
+    names = {"asyncio-to-asio": "the asyncio → Asio map", "pitfalls": "pitfalls",
+             "performance": "performance"}
+    docs = sorted(site.docs, key=lambda d: (d not in names, d))
+    body.append("<p>Also: " + ", ".join(f'<a href="{d}.html">{names.get(d, d.replace("-", " "))}</a>'
+                                        for d in docs) + ".</p>")
+    taken = {"top", "main"}
     for part in parts:
-        body.append(f'<section aria-labelledby="{slug(part["title"], set())}">'
-                    f'<h2 id="{slug(part["title"], set())}">{html.escape(part["title"])}</h2>')
-        body.append(markdown_to_html(part["intro"], site.linker("", "index.html")))
-        body.append('<div class="table"><table><thead><tr><th scope="col">#</th><th scope="col">Lesson</th>'
-                    '<th scope="col">asyncio counterpart</th><th scope="col">Prerequisites</th></tr></thead><tbody>')
+        pid = slug(part["title"], taken)
+        body.append(f'<section aria-labelledby="{pid}"><h2 id="{pid}">{html.escape(part["title"])}</h2>')
+        body.append(markdown_to_html(part["intro"], site.linker("", "index.html"), taken=taken))
+        columns = ("#", "Lesson", "asyncio counterpart", "Prerequisites")
+        body.append('<div class="table"><table><thead><tr>'
+                    + "".join(f'<th scope="col">{c}</th>' for c in columns) + "</tr></thead><tbody>")
         for lesson in part["lessons"]:
             counterparts = ", ".join(f"<code>{html.escape(a)}</code>" for a in lesson["asyncio"].split(", "))
-            pre = prerequisites(entries.get(lesson["name"])) or ", ".join(u[:3] for u in lesson["uses"]) or "none"
-            body.append(f'<tr><td>{lesson["number"]}</td><td><a href="lessons/{lesson["name"]}.html">'
-                        f'{html.escape(lesson["title"])}</a></td><td>{counterparts}</td><td>{inline(pre, lambda t: None)}</td></tr>')
+            # progression.md's "*prerequisites:*", else the lessons it USES
+            pre = (prerequisites(entries.get(lesson["name"]))
+                   or ", ".join(u[:3] for u in lesson["uses"]) or "none")
+            cells = (lesson["number"], f'<a href="lessons/{lesson["name"]}.html">{html.escape(lesson["title"])}</a>',
+                     counterparts, inline(pre, lambda target: None))
+            body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         body.append("</tbody></table></div></section>")
-    body.append(markdown_to_html(epilogue, site.linker("", "index.html"), shift=0, taken={"top"}))
+    body.append(markdown_to_html(epilogue, site.linker("", "index.html"), taken=taken))
     return page("Lessons", "\n".join(body), "index.html")
 
 
@@ -399,21 +423,22 @@ def build(out, root=ROOT):
         path, text = lesson_page(site, lesson, entries.get(lesson["name"]), prev, nxt)
         pages[path] = text
         name = lesson["name"]
-        tests = sorted((root / "tests").glob(f"test_{name}*.cpp")) + sorted((root / "tests").glob(f"test_{name}*.hpp"))
+        heading = f"{lesson['number']} {lesson['title']}"
+        tests = sorted((root / "tests").glob(f"test_{name}*.[ch]pp"), key=lambda p: (p.suffix, p.name))
         if tests:
-            pages[f"tests/{name}.html"] = files_page(f"{lesson['number']} {lesson['title']}: tests", "tests/", tests,
+            pages[f"tests/{name}.html"] = files_page(f"{heading}: tests", "tests/", tests,
                                                      f"tests/{name}.html", f"../lessons/{name}.html")
         exercise = root / "exercises" / name
         if exercise.is_dir():  # the starter files only: the solution/ folder is for after trying
-            files = sorted(p for p in exercise.iterdir() if p.is_file() and p.suffix in (".hpp", ".cpp"))
-            pages[f"exercises/{name}.html"] = files_page(f"{lesson['number']} {lesson['title']}: exercise",
-                                                         f"exercises/{name}/", files, f"exercises/{name}.html",
+            files = sorted(p for p in exercise.glob("*.[ch]pp") if p.is_file())
+            pages[f"exercises/{name}.html"] = files_page(f"{heading}: exercise", f"exercises/{name}/",
+                                                         files, f"exercises/{name}.html",
                                                          f"../lessons/{name}.html")
     for doc in site.docs:
         text = (root / "docs" / f"{doc}.md").read_text()
         title = re.match(r"# (.*)", text)
-        pages[f"{doc}.html"] = page(title[1] if title else doc,
-                                    markdown_to_html(text, site.linker("docs", f"{doc}.html")), f"{doc}.html")
+        body = markdown_to_html(text, site.linker("docs", f"{doc}.html"))
+        pages[f"{doc}.html"] = page(title[1] if title else doc, body, f"{doc}.html")
     for path, text in pages.items():
         (out / path).parent.mkdir(parents=True, exist_ok=True)
         (out / path).write_text(text)
