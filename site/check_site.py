@@ -4,8 +4,9 @@
 Fails (exit 1, one line per problem) when:
   - a lesson of lessons/CMakeLists.txt has no page (lessons/NNN_topic.html);
   - a lesson page's quoted output (<pre id="expected-output">) differs from the lesson's
-    expected_output.txt by one byte: the text html.parser reads from the page, encoded as UTF-8,
-    must equal the file's bytes;
+    expected_output.txt by one byte: the text html.parser reads from the page, less the one
+    newline right after <pre> that a browser drops too, encoded as UTF-8, must equal the
+    file's bytes;
   - an internal link or asset (a href, link href, img src, script src) points to no file of the
     site, or to an #anchor that the target page does not have, or leaves the site's folder;
   - a page is not well-formed enough: a tag closed that was not open, or left open; no
@@ -122,8 +123,8 @@ def check(site, root):
         expected = (root / "lessons" / name / "expected_output.txt").read_bytes()
         if quoted is None:
             problems.append(f"{rel}: no <pre id=\"expected-output\"> quoting expected_output.txt")
-        elif quoted.encode("utf-8") != expected:
-            got = quoted.encode("utf-8")
+        elif quoted.removeprefix("\n").encode("utf-8") != expected:
+            got = quoted.removeprefix("\n").encode("utf-8")
             at = next((i for i, (x, y) in enumerate(zip(got, expected)) if x != y), min(len(got), len(expected)))
             line = expected[:at].count(b"\n") + 1
             problems.append(f"{rel}: the quoted output differs from lessons/{name}/expected_output.txt "

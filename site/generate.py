@@ -339,8 +339,10 @@ def lesson_page(site, lesson, entry, prev, nxt):
         body.append('<p class="note">' + ", ".join(f"<code>{html.escape(h)}</code>" for h in holders)
                     + ": a placeholder, which the output check accepts as any text on that line "
                     "(a port, a measured number: what differs on every run).</p>")
-    quoted = html.escape(expected, quote=False)  # check_site.py reads it back, byte for byte
-    body.append(f'<pre class="output" id="expected-output">{quoted}</pre>')
+    # check_site.py reads it back, byte for byte. A browser drops the newline right after <pre>
+    # (HTML's rule), so a file that begins with an empty line still shows it.
+    quoted = html.escape(expected, quote=False)
+    body.append(f'<pre class="output" id="expected-output">\n{quoted}</pre>')
     links = []
     if list((site.root / "tests").glob(f"test_{name}*.cpp")):
         links.append(f'<li><a href="../tests/{name}.html">Its tests</a> '

@@ -170,6 +170,11 @@ class CheckFails(unittest.TestCase):
         self.assertEqual(len(problems), 1)
         self.assertIn("the quoted output differs", problems[0])
 
+    def test_an_extra_leading_newline_fails(self):
+        problems = self.tampered("lessons/002_two.html", 'id="expected-output">\n', 'id="expected-output">\n\n')
+        self.assertEqual(len(problems), 1)
+        self.assertIn("the quoted output differs", problems[0])
+
     def test_a_broken_link_fails(self):
         problems = self.tampered("index.html", 'href="lessons/002_two.html"', 'href="lessons/002_tw.html"')
         self.assertEqual(problems, ["index.html: link 'lessons/002_tw.html' points to no file "
