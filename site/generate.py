@@ -110,11 +110,12 @@ def inline(text, link):
     codes = []
 
     def keep_code(m):
-        code = m[2].strip() if m[1] == "``" else m[2]
+        code = m[2].replace("\n", " ")  # a code span may go on over a line break
+        code = code.strip() if m[1] == "``" else code
         codes.append("<code>" + html.escape(code, quote=False) + "</code>")
         return f"\x00{len(codes) - 1}\x00"
 
-    text = re.sub(r"(`+)(.+?)\1", keep_code, text)
+    text = re.sub(r"(`+)(.+?)\1", keep_code, text, flags=re.S)
     text = re.sub(r"\\([\\`*_\[\]()#|<>!-])", lambda m: f"\x01{ord(m[1])}\x01", text)
     text = html.escape(text, quote=False)
 
@@ -155,8 +156,10 @@ def markdown_to_html(text, link=lambda target: target, shift=0, taken=None):
     taken = set() if taken is None else taken
     lines = text.split("\n")
     out, i = [], 0
-    starts_block = lambda s: (s.startswith("```") or re.match(r"#{1,6} ", s)
-                              or re.match(r"[-*] |1\. ", s) or s.startswith("|"))
+    is_table = lambda i: (lines[i].startswith("|") and i + 1 < len(lines)
+                          and re.match(r"\|? *:?-+", lines[i + 1]))
+    starts_block = lambda i: (lines[i].startswith("```") or re.match(r"#{1,6} |[-*] |1\. ", lines[i])
+                              or is_table(i))
     while i < len(lines):
         line = lines[i]
         if not line.strip():
@@ -173,7 +176,7 @@ def markdown_to_html(text, link=lambda target: target, shift=0, taken=None):
             content = inline(m[2], link)
             out.append(f'<h{level} id="{slug(content, taken)}">{content}</h{level}>')
             i += 1
-        elif line.startswith("|") and i + 1 < len(lines) and re.match(r"\|? *:?-+", lines[i + 1]):
+        elif is_table(i):
             head, i = split_row(line), i + 2
             rows = []
             while i < len(lines) and lines[i].startswith("|"):
@@ -210,7 +213,7 @@ def markdown_to_html(text, link=lambda target: target, shift=0, taken=None):
         else:
             para = [line]
             i += 1
-            while i < len(lines) and lines[i].strip() and not starts_block(lines[i]):
+            while i < len(lines) and lines[i].strip() and not starts_block(i):
                 para.append(lines[i])
                 i += 1
             out.append("<p>" + inline("\n".join(para), link) + "</p>")

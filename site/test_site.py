@@ -48,6 +48,10 @@ class Markdown(unittest.TestCase):
         self.assertIn('<th scope="col">a</th><th scope="col">b</th>', html)
         self.assertIn("<td><code>x || y</code></td><td><strong>z</strong></td>", html)
 
+    def test_a_line_starting_with_a_bar_continues_a_paragraph_unless_it_starts_a_table(self):
+        self.assertEqual(md("a racing (`q.get()\n|| timer`) here\n"),
+                         "<p>a racing (<code>q.get() || timer</code>) here</p>\n")
+
     def test_lists_with_continuation_lines_and_numbers(self):
         html = md("- one\n  still one\n- two\n\n1. first\n2. second\n")
         self.assertEqual(html, "<ul>\n<li>one\nstill one</li>\n<li>two</li>\n</ul>\n"
