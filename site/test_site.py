@@ -123,6 +123,18 @@ class Generator(unittest.TestCase):
         self.assertNotIn("a placeholder", pages["lessons/001_one.html"])
         self.assertEqual(check_site.check(self.tmp / "site", repo), [])
 
+    def test_an_exercise_gets_a_page_with_its_starter_and_not_its_solution(self):
+        repo = self.tmp / "repo"
+        make_repo(repo, [("001_one", "one\n")])
+        (repo / "exercises/001_one/solution").mkdir(parents=True)
+        (repo / "exercises/001_one/overlap.cpp").write_text("// TODO: make the sleeps overlap\n")
+        (repo / "exercises/001_one/solution/overlap.cpp").write_text("// the answer\n")
+        pages = generate.build(self.tmp / "site", repo)
+        self.assertIn('href="../exercises/001_one.html"', pages["lessons/001_one.html"])
+        self.assertIn("TODO: make the sleeps overlap", pages["exercises/001_one.html"])
+        self.assertNotIn("the answer", pages["exercises/001_one.html"])
+        self.assertEqual(check_site.check(self.tmp / "site", repo), [])
+
     def test_a_lesson_without_a_page_fails_the_check(self):
         repo = self.tmp / "repo"
         make_repo(repo, [("001_one", "one\n")])
