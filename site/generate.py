@@ -339,9 +339,10 @@ def lesson_page(site, lesson, entry, prev, nxt):
                 "that the program still prints this.</p>")
     holders = sorted(set(PLACEHOLDER.findall(expected)))
     if holders:
-        body.append('<p class="note">' + ", ".join(f"<code>{html.escape(h)}</code>" for h in holders)
-                    + ": a placeholder, which the output check accepts as any text on that line "
-                    "(a port, a measured number: what differs on every run).</p>")
+        body.append('<p class="note">Placeholders: ' + ", ".join(f"<code>{html.escape(h)}</code>" for h in holders)
+                    + ". The output check (<code>cmake/CheckOutput.cmake</code>) accepts any text in "
+                    "the place of each <code>{...}</code>: a port, a measured number, a time that "
+                    "varies from run to run; the braces show a typical value or say what it is.</p>")
     # check_site.py reads it back, byte for byte. A browser drops the newline right after <pre>
     # (HTML's rule), so a file that begins with an empty line still shows it.
     quoted = html.escape(expected, quote=False)

@@ -119,8 +119,8 @@ class Generator(unittest.TestCase):
         self.assertIn("lessons/002_two.html", pages)
         self.assertIn('href="002_two.html"', pages["lessons/001_one.html"])  # next
         self.assertIn('href="lessons/002_two.html"', pages["index.html"])
-        self.assertIn("<code>{port}</code>: a placeholder", pages["lessons/002_two.html"])
-        self.assertNotIn("a placeholder", pages["lessons/001_one.html"])
+        self.assertIn("Placeholders: <code>{port}</code>. The output check", pages["lessons/002_two.html"])
+        self.assertNotIn("Placeholders", pages["lessons/001_one.html"])
         self.assertEqual(check_site.check(self.tmp / "site", repo), [])
 
     def test_an_exercise_gets_a_page_with_its_starter_and_not_its_solution(self):
