@@ -17,6 +17,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include "compat.hpp"
+#include "gather.hpp"  // lesson 003
 #include "how_it_is_built.hpp"
 
 namespace lesson013 {
@@ -95,8 +96,11 @@ struct Batch {
 // A worker takes the next command, runs it, and repeats. N workers mean at most N children
 // at once: the same effect as an asyncio.Semaphore(N) around each run, with nothing to
 // acquire or release. The batch lives in run_all's frame, which awaits every worker.
-asio::awaitable<void> worker(Batch* batch) {
+// Returns how many commands this worker ran (lesson 003's gather wants a value).
+asio::awaitable<std::size_t> worker(Batch* batch) {
+  std::size_t ran = 0;
   while (batch->next < batch->commands.size()) {
+    ++ran;
     std::size_t index = batch->next++;
     Command& command = batch->commands[index];
     try {
@@ -108,6 +112,7 @@ asio::awaitable<void> worker(Batch* batch) {
       batch->results[index].error = error.what();
     }
   }
+  co_return ran;
 }
 
 }  // namespace
@@ -118,15 +123,12 @@ asio::awaitable<std::vector<Completed>> run_all(std::vector<Command> commands,
   Batch batch{std::move(commands), {}, 0};
   batch.results.resize(batch.commands.size());
 
-  // `a && b` of two awaitable<void> is an awaitable<void> that runs both at once, so a
-  // loop can join any number of workers.
-  std::size_t workers = std::min(limit, batch.commands.size());
-  asio::awaitable<void> all = worker(&batch);
-  for (std::size_t i = 1; i < workers; ++i) {
-    auto another = worker(&batch);
-    all = std::move(all) && std::move(another);
-  }
-  co_await std::move(all);
+  // asyncio.gather(*workers), lesson 003's: all run at once; if one fails (a cancellation),
+  // the others are cancelled and awaited before the error goes on.
+  std::vector<asio::awaitable<std::size_t>> workers;
+  for (std::size_t i = 0; i < std::min(limit, batch.commands.size()); ++i)
+    workers.push_back(worker(&batch));
+  co_await lesson003::gather(std::move(workers));
   co_return std::move(batch.results);
 }
 
