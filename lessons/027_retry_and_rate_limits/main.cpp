@@ -144,7 +144,6 @@ asio::awaitable<void> demo() {
     tut::log("breaker", "{}", names[static_cast<int>(state)]);
   };
   auto fetch_price = [where = service.endpoint()] { return fetch(where, "/price"); };
-  const int requests_before = service.requests();
   auto start = std::chrono::steady_clock::now();
   asio::steady_timer tick(executor);
   for (int call = 1; call <= 7; ++call) {
@@ -157,7 +156,7 @@ asio::awaitable<void> demo() {
       tut::log("client", "call {}: {}", call, e.what());
     }
   }
-  tut::log("main", "7 calls, {} requests reached the service", service.requests() - requests_before);
+  tut::log("main", "7 calls, {} requests reached the service", service.requests());
   service.stop();
 }
 

@@ -59,6 +59,7 @@ FlakyService::FlakyService(asio::any_io_executor executor)
 void FlakyService::script(std::vector<std::string> replies, std::string then) {
   script_.assign(replies.begin(), replies.end());
   then_ = std::move(then);
+  requests_ = 0;
 }
 
 asio::awaitable<void> FlakyService::serve() {

@@ -31,12 +31,12 @@ class FlakyService {
 
   /// The replies to play, one per request: "503", "404", "429 1" (with Retry-After: 1, in
   /// seconds as HTTP says), "200 <body>", or "hang" (never answers; waits until the client
-  /// hangs up). Once they are used up, every request gets `then`.
+  /// hangs up). Once they are used up, every request gets `then`. Sets requests() to 0.
   void script(std::vector<std::string> replies, std::string then = "200 42.17");
   /// Accepts and answers until stop(); each connection is a task of its own.
   asio::awaitable<void> serve();
   void stop() { acceptor_.close(); }
-  int requests() const { return requests_; }
+  int requests() const { return requests_; }  // received since the last script()
 
  private:
   asio::awaitable<void> answer(asio::ip::tcp::socket socket);
