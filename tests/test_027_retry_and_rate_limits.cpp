@@ -147,7 +147,7 @@ int status_of(const std::exception_ptr& error) {
   try {
     std::rethrow_exception(error);
   } catch (const ServiceError& e) {
-    return e.status();
+    return e.status;
   } catch (...) {
     return 0;
   }
@@ -346,7 +346,7 @@ TEST_CASE("cancelled during an attempt: the attempt is cancelled and never retri
     CAPTURE(with_deadline);
     Script service{{"hang", "ok"}};
     auto p = policy(5, 100ms, 1000ms, constant(0.5));
-    if (with_deadline) p.deadline = 10s;  // the attempt then runs under run_before()
+    if (with_deadline) p.deadline = 10s;  // far away: the cancellation comes from outside
     auto start = Clock::now();
     auto ending = run_fake(cancelled_after(retry<FakeTimer>(service.attempt(), p), 250ms));
     // operation_aborted, not TimeoutError: the cancellation came from outside

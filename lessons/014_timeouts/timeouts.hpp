@@ -66,15 +66,19 @@ class TimeoutError : public std::system_error {
 };
 
 /// asyncio.Timeout: one deadline, one timer, shared by any number of operations run under it
-/// one after the other (or at once). Use it from the io_context's thread only.
-class Deadline {
+/// one after the other (or at once). Use it from the io_context's thread only. Deadline runs on
+/// the real clock; BasicDeadline takes the timer type, as asio::basic_waitable_timer takes its
+/// clock (lesson 027 runs it on lesson 023's fake timer).
+template <class Timer>
+class BasicDeadline {
  public:
-  Deadline(asio::any_io_executor executor, clock::time_point when);
+  using time_point = typename Timer::time_point;
+  BasicDeadline(asio::any_io_executor executor, time_point when) : timer_(std::move(executor), when) {}
 
   /// The deadline (asyncio.Timeout.when()).
-  clock::time_point when() const { return timer_.expiry(); }
+  time_point when() const { return timer_.expiry(); }
   /// Moves the deadline, earlier or later, also while operations run under it.
-  void reschedule(clock::time_point when);
+  void reschedule(time_point when);
   /// True once the deadline has passed and cancelled something (asyncio.Timeout.expired()).
   bool expired() const { return expired_; }
 
@@ -87,9 +91,10 @@ class Deadline {
  private:
   asio::awaitable<void> watch();  // completes when the deadline has really passed
 
-  asio::steady_timer timer_;
+  Timer timer_;
   bool expired_ = false;
 };
+using Deadline = BasicDeadline<asio::steady_timer>;
 
 /// asyncio.wait_for(operation, timeout) / `async with asyncio.timeout(timeout)`.
 template <typename T>

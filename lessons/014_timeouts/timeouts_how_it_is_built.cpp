@@ -1,15 +1,12 @@
 // How it is built: the definitions behind lesson 014's timeouts_how_it_is_built.hpp:
-// TimeoutError, Deadline's timer and its watch() (the side of the race that completes when
-// the deadline has really passed), the socket helpers, and the demo's scaffolding. Optional
-// reading: the lesson is in timeouts.hpp and timeouts.cpp; lesson 018 teaches cancellation
-// states.
+// TimeoutError, the socket helpers, and the demo's scaffolding. Optional reading: the lesson
+// is in timeouts.hpp and timeouts.cpp.
 #include "timeouts_how_it_is_built.hpp"
 
 #include <chrono>
 #include <string>
 #include <vector>
 
-#include <asio/cancellation_type.hpp>
 #include <asio/write.hpp>
 
 #include "log.hpp"
@@ -22,35 +19,6 @@ using asio::ip::tcp;
 
 TimeoutError::TimeoutError()
     : std::system_error(std::make_error_code(std::errc::timed_out), "deadline expired") {}
-
-Deadline::Deadline(asio::any_io_executor executor, clock::time_point when)
-    : timer_(std::move(executor), when) {}
-
-void Deadline::reschedule(clock::time_point when) {
-  // expires_at() cancels the waits in progress; watch() sees that and waits again for the
-  // new time. The deadline is whatever the timer says *now*.
-  timer_.expires_at(when);
-  expired_ = false;
-}
-
-asio::awaitable<void> Deadline::watch() {
-  for (;;) {
-    auto [error] = co_await timer_.async_wait(compat::as_tuple(asio::use_awaitable));
-    (void)error;  // success or aborted, the same questions decide what it meant:
-    // 1. Were *we* cancelled (the operation finished first, or the caller was cancelled)?
-    //    Then stop. Returning, not throwing: run() decides from the operation's outcome alone,
-    //    and an exception for every operation that beats its deadline costs microseconds of
-    //    unwinding (lesson 025's client spent about 40% of its instructions there).
-    asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
-    if (state.cancelled() != asio::cancellation_type::none) co_return;
-    // 2. Has the deadline really passed? A reschedule() may have moved it, even after the
-    //    timer fired but before we got to run.
-    if (clock::now() >= timer_.expiry()) {
-      expired_ = true;
-      co_return;  // completing ends the race: the group cancels the operation
-    }
-  }
-}
 
 asio::awaitable<std::pair<tcp::socket, tcp::socket>> socket_pair() {
   auto executor = co_await asio::this_coro::executor;

@@ -1,6 +1,6 @@
-// How it is built: the inside of lesson 014's Deadline (Deadline::run, a template, so it lives
-// in a header), the socket helpers the demo and the tests share, and the demo's scaffolding.
-// You can skip it at this lesson: timeouts.hpp says what Deadline does and with_timeout()
+// How it is built: the inside of lesson 014's Deadline (its members: templates, so they live in
+// a header), the socket helpers the demo and the tests share, and the demo's scaffolding. You
+// can skip it at this lesson: timeouts.hpp says what Deadline does and with_timeout()
 // shows how it is used. Read it for the three rules of a correct timeout made concrete: a
 // parallel group that ends at the first completion (lesson 004), cancellation of the loser
 // (lesson 005), and the caller's cancellation state to tell whose cancellation it was
@@ -15,6 +15,7 @@
 #include <utility>
 
 #include <asio/cancellation_state.hpp>
+#include <asio/cancellation_type.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/parallel_group.hpp>
 #include <asio/ip/tcp.hpp>
@@ -33,8 +34,37 @@ asio::awaitable<std::pair<asio::ip::tcp::socket, asio::ip::tcp::socket>> socket_
 /// Connects to `endpoint` (asyncio.open_connection without the streams).
 asio::awaitable<asio::ip::tcp::socket> connect(asio::ip::tcp::endpoint endpoint);
 
+template <class Timer>
+void BasicDeadline<Timer>::reschedule(time_point when) {
+  // expires_at() cancels the waits in progress; watch() sees that and waits again for the
+  // new time. The deadline is whatever the timer says *now*.
+  timer_.expires_at(when);
+  expired_ = false;
+}
+
+template <class Timer>
+asio::awaitable<void> BasicDeadline<Timer>::watch() {
+  for (;;) {
+    auto [error] = co_await timer_.async_wait(compat::as_tuple(asio::use_awaitable));
+    (void)error;  // success or aborted, the same questions decide what it meant:
+    // 1. Were *we* cancelled (the operation finished first, or the caller was cancelled)?
+    //    Then stop. Returning, not throwing: run() decides from the operation's outcome alone,
+    //    and an exception for every operation that beats its deadline costs microseconds of
+    //    unwinding (lesson 025's client spent about 40% of its instructions there).
+    asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
+    if (state.cancelled() != asio::cancellation_type::none) co_return;
+    // 2. Has the deadline really passed? A reschedule() may have moved it, even after the
+    //    timer fired but before we got to run.
+    if (Timer::clock_type::now() >= timer_.expiry()) {
+      expired_ = true;
+      co_return;  // completing ends the race: the group cancels the operation
+    }
+  }
+}
+
+template <class Timer>
 template <typename T>
-asio::awaitable<T> Deadline::run(asio::awaitable<T> operation) {
+asio::awaitable<T> BasicDeadline<Timer>::run(asio::awaitable<T> operation) {
   auto executor = co_await asio::this_coro::executor;
   // The caller's own cancellation state (run() is awaited inline, so it is the caller's):
   // a request recorded there while the operation runs comes from outside, not from us.

@@ -1,7 +1,6 @@
 // Lesson 027: retry, a token bucket and a circuit breaker. Each is written once, with its timer
 // or clock as a template parameter, and instantiated at the end for the real clock (the demo)
-// and the fake one (the tests). run_before(), the deadline around one attempt, is lesson 014's
-// Deadline on any timer: it lives in resilience_how_it_is_built.hpp.
+// and the fake one (the tests). The deadline around the attempts is lesson 014's.
 #include "resilience.hpp"
 
 #include <algorithm>
@@ -17,6 +16,7 @@
 
 #include "fake_clock.hpp"
 #include "resilience_how_it_is_built.hpp"
+#include "timeouts.hpp"  // lesson 014: BasicDeadline, TimeoutError
 
 namespace lesson027 {
 
@@ -26,8 +26,8 @@ Verdict worth_retrying(const std::exception_ptr& error) {
   } catch (const ServiceError& e) {
     // Overloaded or briefly broken: asking again later may work. Any other status would
     // come back the same.
-    int s = e.status();
-    return {s == 429 || s == 500 || s == 502 || s == 503 || s == 504, e.retry_after()};
+    int s = e.status;
+    return {s == 429 || s == 500 || s == 502 || s == 503 || s == 504, e.retry_after};
   } catch (const std::system_error& e) {
     auto c = e.code();
     if (c == asio::error::operation_aborted) return {};  // cancelled: stop, never retry
@@ -42,8 +42,8 @@ Verdict worth_retrying(const std::exception_ptr& error) {
 }
 
 Random seeded_random(std::uint32_t seed) {
-  // Our own conversion of the generator's 32 bits to [0, 1): mt19937's numbers are fixed by
-  // the standard, std::uniform_real_distribution's are not (they differ between libraries).
+  // Our own conversion to [0, 1): mt19937's numbers are fixed by the standard,
+  // std::uniform_real_distribution's differ between libraries.
   auto generator = std::make_shared<std::mt19937>(seed);
   return [generator] { return static_cast<double>((*generator)()) / 4294967296.0; };
 }
@@ -57,16 +57,17 @@ milliseconds backoff_window(const RetryPolicy& policy, int attempt) {
 template <class Timer>
 asio::awaitable<std::string> retry(Attempt attempt, RetryPolicy policy) {
   check(policy);  // std::invalid_argument for a policy that makes no sense
-
   using clock = typename Timer::clock_type;
-  const auto deadline = policy.deadline ? clock::now() + *policy.deadline
-                                        : clock::time_point::max();
-  Timer timer(co_await asio::this_coro::executor);
+  auto executor = co_await asio::this_coro::executor;
+  // Lesson 014's Deadline, shared by every attempt (time_point::max(): no deadline).
+  lesson014::BasicDeadline<Timer> deadline(
+      executor, policy.deadline ? clock::now() + *policy.deadline : clock::time_point::max());
+  Timer timer(executor);
   for (int n = 1;; ++n) {
     std::exception_ptr failure;
     try {
       auto call = attempt();
-      co_return co_await run_before<Timer>(deadline, std::move(call));
+      co_return co_await deadline.run(std::move(call));
     } catch (...) {
       failure = std::current_exception();
     }
@@ -74,14 +75,13 @@ asio::awaitable<std::string> retry(Attempt attempt, RetryPolicy policy) {
     if (tut::is_cancellation(failure)) std::rethrow_exception(failure);
     Verdict verdict = policy.judge(failure);
     if (!verdict.retry || n == policy.max_attempts) std::rethrow_exception(failure);
-    milliseconds delay = verdict.after.value_or(milliseconds::zero());
-    if (!verdict.after) {  // full jitter: uniform in [0, window)
-      auto window = backoff_window(policy, n).count();
-      delay = milliseconds(static_cast<milliseconds::rep>(window * policy.random()));
-    }
+    // The server's Retry-After, else full jitter: uniform in [0, window).
+    const milliseconds window = backoff_window(policy, n);
+    const milliseconds delay = verdict.after ? *verdict.after
+                               : std::chrono::duration_cast<milliseconds>(window * policy.random());
     // tenacity's stop_before_delay: do not start a wait that ends at or after the deadline
     // (that also stops here after a TimeoutError: the deadline has passed).
-    if (clock::now() + delay >= deadline) std::rethrow_exception(failure);
+    if (clock::now() + delay >= deadline.when()) std::rethrow_exception(failure);
     if (policy.before_sleep) policy.before_sleep(n, failure, delay);
     timer.expires_after(delay);
     co_await timer.async_wait(asio::use_awaitable);  // a cancellation ends the wait too
@@ -127,8 +127,7 @@ asio::awaitable<void> TokenBucket<Timer>::acquire() {
 // ---- CircuitBreaker -------------------------------------------------------------------------
 
 template <class Clock>
-CircuitBreaker<Clock>::CircuitBreaker(int failure_threshold,
-                                      typename Clock::duration reset_timeout)
+CircuitBreaker<Clock>::CircuitBreaker(int failure_threshold, typename Clock::duration reset_timeout)
     : threshold_(failure_threshold), reset_timeout_(reset_timeout) {
   if (failure_threshold < 1)
     throw std::invalid_argument("CircuitBreaker: failure_threshold must be >= 1");
@@ -149,27 +148,26 @@ asio::awaitable<std::string> CircuitBreaker<Clock>::call(Attempt operation) {
     become(State::half_open);  // time to find out whether it works again
   if (state_ == State::open || probing_) throw CircuitOpenError();
   probing_ = state_ == State::half_open;
+  std::string result;
   std::exception_ptr failure;
   try {
     auto call = operation();
-    std::string result = co_await std::move(call);
-    probing_ = false;
-    failures_ = 0;
-    if (state_ != State::closed) become(State::closed);
-    co_return result;
+    result = co_await std::move(call);
   } catch (...) {
     failure = std::current_exception();
   }
   probing_ = false;
   if (tut::is_cancellation(failure)) std::rethrow_exception(failure);  // says nothing
-  if (!worth_retrying(failure).retry) {
-    failures_ = 0;  // it answered, with an error of ours (a 404): the dependency works
+  // An error not worth retrying (a 404, an error of ours) is an answer: the dependency works.
+  if (!failure || !worth_retrying(failure).retry) {
+    failures_ = 0;
     if (state_ != State::closed) become(State::closed);
   } else if (state_ == State::half_open || ++failures_ >= threshold_) {
     failures_ = 0;
     become(State::open);  // (again): stop calling for reset_timeout
   }
-  std::rethrow_exception(failure);
+  if (failure) std::rethrow_exception(failure);
+  co_return result;
 }
 
 // ---- the instantiations the program and the tests use ---------------------------------------

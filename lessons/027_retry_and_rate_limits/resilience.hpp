@@ -1,21 +1,15 @@
 // Lesson 027: retry with backoff, a rate limit and a circuit breaker, for clients of a flaky
 // service. Each takes its timer (or clock) type as a template parameter, as lesson 023 teaches:
 // asio::steady_timer in the program, tut::fake::Timer in the tests, where every schedule is
-// checked to the millisecond of fake time.
+// checked to the millisecond of fake time. Every object here belongs to one executor.
 //
-// Python counterparts (from their sources) and where this version differs (progression.md
-// says why):
+// Python counterparts (progression.md says where these differ, and why):
 // - retry(): tenacity's AsyncRetrying(wait=wait_random_exponential(multiplier=base, max=cap),
 //   stop=stop_after_attempt(n) | stop_before_delay(d), retry=..., before_sleep=...,
-//   reraise=True): the same window min(cap, base * 2**(n-1)) and uniform(0, window) wait. But
-//   the random source is a parameter, cap < base is an error, a server's Retry-After replaces
-//   the wait (as in urllib3's Retry), and the deadline also cancels a running attempt
-//   (TimeoutError); tenacity only checks it between attempts.
-// - TokenBucket: aiolimiter.AsyncLimiter(max_rate, time_period), with the burst as a parameter
-//   of its own (Go's rate.NewLimiter(r, b)) and strict FIFO slots, as Go's Limiter.Wait.
-// - CircuitBreaker: pybreaker's CircuitBreaker(fail_max, reset_timeout), counting only errors
-//   worth retrying as failures, one probe at a time when half-open.
-// Every object here belongs to one executor (one thread, or a strand), like asyncio's.
+//   reraise=True), honouring a server's Retry-After as urllib3's Retry does.
+// - TokenBucket: aiolimiter.AsyncLimiter(max_rate, time_period), with a burst of its own and
+//   strict FIFO slots, as Go's rate.NewLimiter(r, b) and Limiter.Wait.
+// - CircuitBreaker: pybreaker's CircuitBreaker(fail_max, reset_timeout).
 #pragma once
 
 #include <chrono>
@@ -37,24 +31,17 @@ using std::chrono::milliseconds;
 using Attempt = std::function<asio::awaitable<std::string>()>;
 
 /// An error answer from a service: its HTTP status and, if it sent one, its Retry-After.
-class ServiceError : public std::runtime_error {
- public:
-  ServiceError(int status, const std::string& reason, std::optional<milliseconds> retry_after)
-      : std::runtime_error(std::to_string(status) + " " + reason),
-        status_(status),
-        retry_after_(retry_after) {}
-  int status() const { return status_; }
-  std::optional<milliseconds> retry_after() const { return retry_after_; }
-
- private:
-  int status_;
-  std::optional<milliseconds> retry_after_;
+struct ServiceError : std::runtime_error {
+  ServiceError(int code, const std::string& reason, std::optional<milliseconds> after)
+      : std::runtime_error(std::to_string(code) + " " + reason), status(code), retry_after(after) {}
+  int status;
+  std::optional<milliseconds> retry_after;
 };
 
-/// What to do about a failed attempt: retry or not, and when, if the server said so.
+/// What to do about a failed attempt: retry or not, and after the server's Retry-After, if any.
 struct Verdict {
   bool retry = false;
-  std::optional<milliseconds> after;  // the server's Retry-After: it replaces the backoff
+  std::optional<milliseconds> after;  // it replaces the backoff
 };
 
 /// The default judge (tenacity's retry=): retry 429, 500, 502, 503 and 504 (with their
@@ -75,8 +62,7 @@ struct RetryPolicy {
   std::optional<milliseconds> deadline;  // the whole retry, from the first attempt on
   Random random;                         // empty: seeded from std::random_device
   std::function<Verdict(const std::exception_ptr&)> judge = worth_retrying;
-  /// tenacity's before_sleep: called before each wait with the attempt number (from 1), its
-  /// error and the wait chosen. The demo logs with it.
+  /// tenacity's before_sleep(attempt number from 1, its error, the wait chosen): the demo logs.
   std::function<void(int, const std::exception_ptr&, milliseconds)> before_sleep;
 };
 
@@ -86,24 +72,20 @@ milliseconds backoff_window(const RetryPolicy& policy, int attempt);
 /// Calls attempt() until it succeeds and returns its value. After a failure the judge decides:
 /// not worth retrying, or the last attempt: the error is rethrown. Else it waits the server's
 /// Retry-After, or a random time in [0, backoff_window): "full jitter", so clients that failed
-/// together do not all come back together. With a deadline it gives up (rethrowing) rather
-/// than wait past it, and an attempt still running at the deadline is cancelled: lesson 014's
-/// TimeoutError. A cancellation stops it at once, never retried. A policy that makes no sense
-/// (max_attempts < 1, base <= 0, cap < base, deadline <= 0) is std::invalid_argument.
-/// Instantiated for asio::steady_timer and tut::fake::Timer.
+/// together do not all come back together. With a deadline it gives up rather than wait past
+/// it, and cancels an attempt still running then (lesson 014's TimeoutError). A cancellation
+/// stops it at once. A policy that makes no sense is std::invalid_argument.
 template <class Timer>
 asio::awaitable<std::string> retry(Attempt attempt, RetryPolicy policy);
 
 /// A rate limit: at most `burst` acquisitions at once, then `rate` per `period` (one every
 /// period / rate). The object must outlive every acquire() in progress.
-/// Instantiated for asio::steady_timer and tut::fake::Timer.
 template <class Timer>
 class TokenBucket {
  public:
   using clock = typename Timer::clock_type;
   /// Throws std::invalid_argument unless rate > 0, period > 0 and burst >= 1.
-  TokenBucket(asio::any_io_executor executor, int rate, typename clock::duration period,
-              int burst);
+  TokenBucket(asio::any_io_executor executor, int rate, typename clock::duration period, int burst);
 
   /// Waits for a token: returns at once if one is free, else when its reserved slot comes
   /// (FIFO). A wait cancelled before its slot gives the token back if nobody reserved one
@@ -118,13 +100,12 @@ class TokenBucket {
 };
 
 /// Thrown by CircuitBreaker::call() when the circuit is open: the dependency was not called.
-class CircuitOpenError : public std::runtime_error {
- public:
+struct CircuitOpenError : std::runtime_error {
   CircuitOpenError() : std::runtime_error("circuit open: the call was not made") {}
 };
 
 /// A circuit breaker: stops calling a dependency that keeps failing, and probes it again after
-/// `reset_timeout`. Instantiated for std::chrono::steady_clock and tut::fake::Clock.
+/// `reset_timeout`.
 template <class Clock>
 class CircuitBreaker {
  public:

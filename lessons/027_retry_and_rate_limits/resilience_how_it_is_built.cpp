@@ -13,13 +13,16 @@
 #include <random>
 #include <stdexcept>
 
+#include <asio/co_spawn.hpp>
 #include <asio/read.hpp>
 #include <asio/read_until.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 #include <fmt/format.h>
 
+#include "compat.hpp"
 #include "log.hpp"
-#include "resilience.hpp"
 #include "run.hpp"
 
 namespace lesson027 {
@@ -33,7 +36,6 @@ std::string reason_of(int status) {
     case 200: return "OK";
     case 404: return "Not Found";
     case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
     default: return "Status";
   }
@@ -57,6 +59,7 @@ FlakyService::FlakyService(asio::any_io_executor executor)
 void FlakyService::script(std::vector<std::string> replies, std::string then) {
   script_.assign(replies.begin(), replies.end());
   then_ = std::move(then);
+  requests_ = 0;
 }
 
 asio::awaitable<void> FlakyService::serve() {
@@ -90,18 +93,13 @@ asio::awaitable<void> FlakyService::answer(tcp::socket socket) {
   }
   const int status = std::atoi(reply.c_str());
   const std::string rest = reply.size() > 4 ? reply.substr(4) : "";
-  std::string head = fmt::format("HTTP/1.0 {} {}\r\n", status, reason_of(status));
-  std::string body;
-  if (status == 200) {
-    body = rest;
-    tut::log("service", "{} -> {} {}", asked, status, reason_of(status));
-  } else if (!rest.empty()) {
-    head += "Retry-After: " + rest + "\r\n";
-    tut::log("service", "{} -> {} {}, Retry-After: {}", asked, status, reason_of(status), rest);
-  } else {
-    tut::log("service", "{} -> {} {}", asked, status, reason_of(status));
-  }
-  std::string response = head + "\r\n" + body;
+  // "200 <body>", or "<status>" with an optional "<Retry-After seconds>"
+  const std::string retry_after = status != 200 && !rest.empty() ? "Retry-After: " + rest : "";
+  tut::log("service", "{} -> {} {}{}", asked, status, reason_of(status),
+           retry_after.empty() ? "" : ", " + retry_after);
+  std::string response = fmt::format("HTTP/1.0 {} {}\r\n", status, reason_of(status));
+  if (!retry_after.empty()) response += retry_after + "\r\n";
+  response += "\r\n" + (status == 200 ? rest : "");
   co_await asio::async_write(socket, asio::buffer(response), compat::as_tuple(asio::use_awaitable));
   // Closing the socket (here, at the end of the scope) ends the body, as in HTTP/1.0.
 }
