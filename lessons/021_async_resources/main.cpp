@@ -3,14 +3,11 @@
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 
-#include <asio/experimental/awaitable_operators.hpp>
-
 #include "log.hpp"
 #include "resources.hpp"
 #include "run.hpp"
 
 using namespace std::chrono_literals;
-using namespace asio::experimental::awaitable_operators;
 using namespace lesson021;
 
 namespace {
@@ -31,15 +28,6 @@ asio::awaitable<void> part(const char* title, const char* what, asio::awaitable<
   }
 }
 
-// Races `use_resource("c", waits)` against a 0.2 s timer: the loser is cancelled and awaited.
-asio::awaitable<std::string> race(std::shared_ptr<Tracker> tracker) {
-  tut::log("main", "c waits for an hour, raced against a 0.2s timer");
-  auto waits = use_resource("c", Ending::waits, tracker);
-  auto timeout = lesson021::sleep(200ms);
-  co_await (std::move(waits) || std::move(timeout));
-  co_return "the timer won: c was cancelled after its cleanup ran";
-}
-
 asio::awaitable<void> demo() {
   auto tracker = std::make_shared<Tracker>();  // 0.1 s per open, close and step
   auto count_open = [tracker] { tut::log("main", "open resources: {}", tracker->open); };
@@ -50,8 +38,10 @@ asio::awaitable<void> demo() {
   auto b = part("1b. async with: the body throws", "use b",
                 use_resource("b", Ending::throws, tracker));
   co_await std::move(b);
-  auto c = part("1c. async with: the body is cancelled; the cleanup still awaits", "the race",
-                race(tracker));
+  // asyncio.timeout (lesson 014): at 0.2 s it cancels the body, waits for it, then throws.
+  auto c = part("1c. async with: the body is cancelled; the cleanup still awaits",
+                "use c under a 0.2s timeout",
+                lesson014::with_timeout(use_resource("c", Ending::waits, tracker), 200ms));
   co_await std::move(c);
   auto d = part("1d. async with: the cleanup itself fails", "use d",
                 use_resource("d", Ending::returns, tracker, Fault::closing));
