@@ -81,7 +81,8 @@ TEST_CASE("async with: a body that returns is closed after it, once") {
 TEST_CASE("async with: a body that throws is closed, the exit sees the error, it propagates") {
   auto tracker = make_tracker();
   REQUIRE_THROWS_WITH(run_within(use_resource("a", Ending::throws, tracker)), "body failed");
-  CHECK(tracker->events == Events{"a open", "a closing (error: body failed propagating)", "a closed"});
+  CHECK(tracker->events ==
+        Events{"a open", "a closing (error: body failed propagating)", "a closed"});
   CHECK(tracker->open == 0);
 }
 
@@ -121,7 +122,8 @@ TEST_CASE("async with: a second cancel interrupts the awaiting cleanup, which st
     auto opened = wait_until([shared] { return has(*shared, "c open"); });
     co_await std::move(opened);
     task->cancel();
-    auto closing = wait_until([shared] { return has(*shared, "c closing (cancelled propagating)"); });
+    auto closing =
+        wait_until([shared] { return has(*shared, "c closing (cancelled propagating)"); });
     co_await std::move(closing);
     task->cancel();  // asyncio: a second Task.cancel() interrupts the await in __aexit__
     auto finished = wait_until([task] { return task->done; });
@@ -180,7 +182,8 @@ TEST_CASE("async with: a cleanup that fails replaces the body's error (no __cont
   auto tracker = make_tracker();
   REQUIRE_THROWS_WITH(run_within(use_resource("d", Ending::throws, tracker, Fault::closing)),
                       "closing d failed");
-  CHECK(tracker->events == Events{"d open", "d closing (error: body failed propagating)", "d closed"});
+  CHECK(tracker->events ==
+        Events{"d open", "d closing (error: body failed propagating)", "d closed"});
   CHECK(tracker->open == 0);
 }
 
@@ -190,9 +193,10 @@ TEST_CASE("exit stack: opened in order, closed in reverse") {
   auto tracker = make_tracker();
   std::vector<Spec> specs{{"a"}, {"b"}, {"c"}};
   CHECK(run_within(open_all(specs, tracker)) == 3);
-  CHECK(tracker->events == Events{"a open", "b open", "c open",                         //
-                                  "c closing (none propagating)", "c closed", "b closing (none propagating)",  //
-                                  "b closed", "a closing (none propagating)", "a closed"});
+  CHECK(tracker->events == Events{"a open", "b open", "c open",                           //
+                                  "c closing (none propagating)", "c closed",             //
+                                  "b closing (none propagating)", "b closed",             //
+                                  "a closing (none propagating)", "a closed"});
   CHECK(tracker->open == 0);
 }
 
@@ -201,8 +205,10 @@ TEST_CASE("exit stack: a failure opening the third closes the first two, in reve
   std::vector<Spec> specs{{"a"}, {"b"}, {"c", Fault::opening}};
   REQUIRE_THROWS_WITH(run_within(open_all(specs, tracker)), "opening c failed");
   CHECK(tracker->events == Events{"a open", "b open",                                    //
-                                  "b closing (error: opening c failed propagating)", "b closed",    //
-                                  "a closing (error: opening c failed propagating)", "a closed"});
+                                  "b closing (error: opening c failed propagating)",     //
+                                  "b closed",                                            //
+                                  "a closing (error: opening c failed propagating)",     //
+                                  "a closed"});
   CHECK(tracker->open == 0);
 }
 
@@ -213,9 +219,11 @@ TEST_CASE("exit stack: a failing exit replaces the error, and the earlier ones s
   // as in CPython (which chains the others as __context__).
   REQUIRE_THROWS_WITH(run_within(open_all(specs, tracker)), "closing b failed");
   CHECK(tracker->events == Events{"a open", "b open", "c open",                          //
-                                  "c closing (none propagating)", "c closed",                       //
-                                  "b closing (error: closing c failed propagating)", "b closed",    //
-                                  "a closing (error: closing b failed propagating)", "a closed"});
+                                  "c closing (none propagating)", "c closed",            //
+                                  "b closing (error: closing c failed propagating)",     //
+                                  "b closed",                                            //
+                                  "a closing (error: closing b failed propagating)",     //
+                                  "a closed"});
   CHECK(tracker->open == 0);
 }
 
@@ -304,8 +312,8 @@ TEST_CASE("exit stack: cancelled during aclose(), the remaining exits still run 
     CHECK(tut::is_cancellation(task->error));
   }(tracker));
   CHECK(tracker->events == Events{"a open", "b open", "b closing (none propagating)",
-                                  "b closed, goodbye interrupted", "a closing (cancelled propagating)",
-                                  "a closed"});
+                                  "b closed, goodbye interrupted",
+                                  "a closing (cancelled propagating)", "a closed"});
   CHECK(tracker->open == 0);
 }
 
@@ -315,7 +323,9 @@ TEST_CASE("generator: each value is produced only when the consumer asks for it"
   auto tracker = make_tracker();
   auto values = run_within(take_lazily(Count{3}, tracker));
   CHECK(values == std::vector<int>{1, 2, 3});
-  CHECK(tracker->events == Events{"generator yield 1", "consumer got 1", "generator yield 2", "consumer got 2", "generator yield 3", "consumer got 3",
+  CHECK(tracker->events == Events{"generator yield 1", "consumer got 1",  //
+                                  "generator yield 2", "consumer got 2",  //
+                                  "generator yield 3", "consumer got 3",  //
                                   "generator frame destroyed: guard released"});
   CHECK(tracker->open == 0);
 }
@@ -324,14 +334,17 @@ TEST_CASE("generator: break destroys it at once, releasing what it holds") {
   auto tracker = make_tracker();
   auto values = run_within(take_lazily(Count{5, 2}, tracker));
   CHECK(values == std::vector<int>{1, 2});
-  CHECK(tracker->events == Events{"generator yield 1", "consumer got 1", "generator yield 2", "consumer got 2", "generator frame destroyed: guard released"});
+  CHECK(tracker->events == Events{"generator yield 1", "consumer got 1",  //
+                                  "generator yield 2", "consumer got 2",  //
+                                  "generator frame destroyed: guard released"});
   CHECK(tracker->open == 0);
 }
 
 TEST_CASE("generator: an exception inside it reaches the consumer") {
   auto tracker = make_tracker();
   REQUIRE_THROWS_WITH(run_within(take_lazily(Count{3, 0, 2}, tracker)), "generator failed at 2");
-  CHECK(tracker->events == Events{"generator yield 1", "consumer got 1", "generator frame destroyed: guard released"});
+  CHECK(tracker->events == Events{"generator yield 1", "consumer got 1",
+                                  "generator frame destroyed: guard released"});
   CHECK(tracker->open == 0);
 }
 

@@ -121,10 +121,8 @@ asio::awaitable<std::optional<int>> Stream::next() {
 }
 
 asio::awaitable<void> Stream::aclose() {
-  auto state = state_;
-  auto task = task_;  // this Stream may be gone when the await below resumes
-  state->ended = true;
-  state->closing = true;
+  state_->ended = state_->closing = true;
+  auto task = task_;              // a copy: this Stream may be gone when the await resumes
   if (!task.cancel()) co_return;  // it has finished already
   co_await task.result();         // the producer's pending await threw; its cleanup has run
 }

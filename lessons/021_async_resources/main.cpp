@@ -72,8 +72,9 @@ asio::awaitable<void> demo() {
   auto stream = part("4a. async for over a producer task and a channel of 2 (back-pressure)",
                      "take_from_stream", take_from_stream(2, Count{5}, tracker));
   co_await std::move(stream);
-  auto stream_break = part("4b. break after 2: aclose() cancels the producer and awaits its cleanup",
-                           "take_from_stream", take_from_stream(2, Count{5, 2}, tracker));
+  auto stream_break =
+      part("4b. break after 2: aclose() cancels the producer and awaits its cleanup",
+           "take_from_stream", take_from_stream(2, Count{5, 2}, tracker));
   co_await std::move(stream_break);
   auto stream_fail = part("4c. the producer fails at 3: the consumer gets 1, 2, then the error",
                           "take_from_stream", take_from_stream(2, Count{5, 0, 3}, tracker));
