@@ -74,14 +74,15 @@ TEST_CASE("async with: a body that returns is closed after it, once") {
   auto tracker = make_tracker();
   auto value = run_within(use_resource("a", Ending::returns, tracker));
   CHECK(value == "used a");
-  CHECK(tracker->events == Events{"open a", "close a sees none", "closed a"});
+  CHECK(tracker->events == Events{"a open", "a closing (none propagating)", "a closed"});
   CHECK(tracker->open == 0);
 }
 
 TEST_CASE("async with: a body that throws is closed, the exit sees the error, it propagates") {
   auto tracker = make_tracker();
   REQUIRE_THROWS_WITH(run_within(use_resource("a", Ending::throws, tracker)), "body failed");
-  CHECK(tracker->events == Events{"open a", "close a sees error: body failed", "closed a"});
+  CHECK(tracker->events ==
+        Events{"a open", "a closing (error: body failed propagating)", "a closed"});
   CHECK(tracker->open == 0);
 }
 
@@ -98,15 +99,15 @@ TEST_CASE("async with: a cancelled body still awaits its whole cleanup, then end
   run_within([](std::shared_ptr<Tracker> shared) -> asio::awaitable<void> {
     auto executor = co_await asio::this_coro::executor;
     auto task = spawn(executor, use_resource("c", Ending::waits, shared));
-    auto opened = wait_until([shared] { return has(*shared, "open c"); });  // now in its 1 h wait
+    auto opened = wait_until([shared] { return has(*shared, "c open"); });  // now in its 1 h wait
     co_await std::move(opened);
     task->cancel();
     auto finished = wait_until([task] { return task->done; });
     co_await std::move(finished);
     CHECK(tut::is_cancellation(task->error));  // the cancellation is still reported
   }(tracker));
-  // "closed c" without ", goodbye interrupted": the cleanup's own await completed.
-  CHECK(tracker->events == Events{"open c", "close c sees cancelled", "closed c"});
+  // "c closed" without ", goodbye interrupted": the cleanup's own await completed.
+  CHECK(tracker->events == Events{"c open", "c closing (cancelled propagating)", "c closed"});
   CHECK(tracker->open == 0);
 }
 
@@ -118,10 +119,11 @@ TEST_CASE("async with: a second cancel interrupts the awaiting cleanup, which st
   run_within([](std::shared_ptr<Tracker> shared) -> asio::awaitable<void> {
     auto executor = co_await asio::this_coro::executor;
     auto task = spawn(executor, use_resource("c", Ending::waits, shared));
-    auto opened = wait_until([shared] { return has(*shared, "open c"); });
+    auto opened = wait_until([shared] { return has(*shared, "c open"); });
     co_await std::move(opened);
     task->cancel();
-    auto closing = wait_until([shared] { return has(*shared, "close c sees cancelled"); });
+    auto closing =
+        wait_until([shared] { return has(*shared, "c closing (cancelled propagating)"); });
     co_await std::move(closing);
     task->cancel();  // asyncio: a second Task.cancel() interrupts the await in __aexit__
     auto finished = wait_until([task] { return task->done; });
@@ -129,7 +131,7 @@ TEST_CASE("async with: a second cancel interrupts the awaiting cleanup, which st
     CHECK(tut::is_cancellation(task->error));
   }(tracker));
   CHECK(tracker->events ==
-        Events{"open c", "close c sees cancelled", "closed c, goodbye interrupted"});
+        Events{"c open", "c closing (cancelled propagating)", "c closed, goodbye interrupted"});
   CHECK(tracker->open == 0);
 }
 
@@ -157,7 +159,7 @@ TEST_CASE("async with: after a cancelled scope the request stays recorded for th
     };
     auto executor = co_await asio::this_coro::executor;
     auto task = spawn(executor, swallower(shared, seen));
-    auto opened = wait_until([shared] { return has(*shared, "open c"); });
+    auto opened = wait_until([shared] { return has(*shared, "c open"); });
     co_await std::move(opened);
     task->cancel();
     auto finished = wait_until([task] { return task->done; });
@@ -172,7 +174,7 @@ TEST_CASE("async with: a cleanup that fails reports its error after a body that 
   auto tracker = make_tracker();
   REQUIRE_THROWS_WITH(run_within(use_resource("d", Ending::returns, tracker, Fault::closing)),
                       "closing d failed");
-  CHECK(tracker->events == Events{"open d", "close d sees none", "closed d"});
+  CHECK(tracker->events == Events{"d open", "d closing (none propagating)", "d closed"});
   CHECK(tracker->open == 0);
 }
 
@@ -180,7 +182,8 @@ TEST_CASE("async with: a cleanup that fails replaces the body's error (no __cont
   auto tracker = make_tracker();
   REQUIRE_THROWS_WITH(run_within(use_resource("d", Ending::throws, tracker, Fault::closing)),
                       "closing d failed");
-  CHECK(tracker->events == Events{"open d", "close d sees error: body failed", "closed d"});
+  CHECK(tracker->events ==
+        Events{"d open", "d closing (error: body failed propagating)", "d closed"});
   CHECK(tracker->open == 0);
 }
 
@@ -190,9 +193,10 @@ TEST_CASE("exit stack: opened in order, closed in reverse") {
   auto tracker = make_tracker();
   std::vector<Spec> specs{{"a"}, {"b"}, {"c"}};
   CHECK(run_within(open_all(specs, tracker)) == 3);
-  CHECK(tracker->events == Events{"open a", "open b", "open c",                         //
-                                  "close c sees none", "closed c", "close b sees none",  //
-                                  "closed b", "close a sees none", "closed a"});
+  CHECK(tracker->events == Events{"a open", "b open", "c open",                           //
+                                  "c closing (none propagating)", "c closed",             //
+                                  "b closing (none propagating)", "b closed",             //
+                                  "a closing (none propagating)", "a closed"});
   CHECK(tracker->open == 0);
 }
 
@@ -200,9 +204,11 @@ TEST_CASE("exit stack: a failure opening the third closes the first two, in reve
   auto tracker = make_tracker();
   std::vector<Spec> specs{{"a"}, {"b"}, {"c", Fault::opening}};
   REQUIRE_THROWS_WITH(run_within(open_all(specs, tracker)), "opening c failed");
-  CHECK(tracker->events == Events{"open a", "open b",                                    //
-                                  "close b sees error: opening c failed", "closed b",    //
-                                  "close a sees error: opening c failed", "closed a"});
+  CHECK(tracker->events == Events{"a open", "b open",                                    //
+                                  "b closing (error: opening c failed propagating)",     //
+                                  "b closed",                                            //
+                                  "a closing (error: opening c failed propagating)",     //
+                                  "a closed"});
   CHECK(tracker->open == 0);
 }
 
@@ -212,21 +218,23 @@ TEST_CASE("exit stack: a failing exit replaces the error, and the earlier ones s
   // c's close fails first; b sees c's error and fails too; a sees b's. The last one wins,
   // as in CPython (which chains the others as __context__).
   REQUIRE_THROWS_WITH(run_within(open_all(specs, tracker)), "closing b failed");
-  CHECK(tracker->events == Events{"open a", "open b", "open c",                          //
-                                  "close c sees none", "closed c",                       //
-                                  "close b sees error: closing c failed", "closed b",    //
-                                  "close a sees error: closing b failed", "closed a"});
+  CHECK(tracker->events == Events{"a open", "b open", "c open",                          //
+                                  "c closing (none propagating)", "c closed",            //
+                                  "b closing (error: closing c failed propagating)",     //
+                                  "b closed",                                            //
+                                  "a closing (error: closing b failed propagating)",     //
+                                  "a closed"});
   CHECK(tracker->open == 0);
 }
 
 namespace {
 asio::awaitable<bool> suppressing_exit(std::shared_ptr<Tracker> tracker,
                                        std::exception_ptr error) {
-  tracker->add("suppressing " + describe(error));
+  tracker->events.push_back("suppressing " + describe(error));
   co_return true;
 }
 asio::awaitable<void> noting_callback(std::shared_ptr<Tracker> tracker, std::string note) {
-  tracker->add(note);
+  tracker->events.push_back(note);
   co_return;
 }
 }  // namespace
@@ -243,8 +251,8 @@ TEST_CASE("exit stack: an exit that returns true suppresses the error for the ex
         throw std::runtime_error("body failed");
       }));
   CHECK(value == 0);  // suppressed, and no value: R{}
-  CHECK(tracker->events == Events{"open a", "suppressing error: body failed", "callback",
-                                  "close a sees none", "closed a"});
+  CHECK(tracker->events == Events{"a open", "suppressing error: body failed", "callback",
+                                  "a closing (none propagating)", "a closed"});
   CHECK(tracker->open == 0);
 }
 
@@ -266,8 +274,8 @@ TEST_CASE("exit stack: pop_all() hands the resources to another stack, which clo
     CHECK(opened.size() == 0);
     co_await opened.aclose();  // closing an empty stack does nothing
   }(tracker));
-  CHECK(tracker->events == Events{"open a", "open b", "close b sees none", "closed b",
-                                  "close a sees none", "closed a"});
+  CHECK(tracker->events == Events{"a open", "b open", "b closing (none propagating)", "b closed",
+                                  "a closing (none propagating)", "a closed"});
   CHECK(tracker->open == 0);
 }
 
@@ -285,8 +293,8 @@ asio::awaitable<void> open_two_then_aclose(std::shared_ptr<Tracker> tracker) {
 TEST_CASE("exit stack: aclose() rethrows an exit's failure after running all of them") {
   auto tracker = make_tracker();
   REQUIRE_THROWS_WITH(run_within(open_two_then_aclose(tracker)), "closing b failed");
-  CHECK(tracker->events == Events{"open a", "open b", "close b sees none", "closed b",
-                                  "close a sees error: closing b failed", "closed a"});
+  CHECK(tracker->events == Events{"a open", "b open", "b closing (none propagating)", "b closed",
+                                  "a closing (error: closing b failed propagating)", "a closed"});
   CHECK(tracker->open == 0);
 }
 
@@ -296,16 +304,16 @@ TEST_CASE("exit stack: cancelled during aclose(), the remaining exits still run 
   run_within([](std::shared_ptr<Tracker> shared) -> asio::awaitable<void> {
     auto executor = co_await asio::this_coro::executor;
     auto task = spawn(executor, open_two_then_aclose(shared));
-    auto closing = wait_until([shared] { return has(*shared, "close b sees none"); });
+    auto closing = wait_until([shared] { return has(*shared, "b closing (none propagating)"); });
     co_await std::move(closing);
     task->cancel();  // b's goodbye is interrupted; a must still be closed, in full
     auto finished = wait_until([task] { return task->done; });
     co_await std::move(finished);
     CHECK(tut::is_cancellation(task->error));
   }(tracker));
-  CHECK(tracker->events == Events{"open a", "open b", "close b sees none",
-                                  "closed b, goodbye interrupted", "close a sees cancelled",
-                                  "closed a"});
+  CHECK(tracker->events == Events{"a open", "b open", "b closing (none propagating)",
+                                  "b closed, goodbye interrupted",
+                                  "a closing (cancelled propagating)", "a closed"});
   CHECK(tracker->open == 0);
 }
 
@@ -315,8 +323,10 @@ TEST_CASE("generator: each value is produced only when the consumer asks for it"
   auto tracker = make_tracker();
   auto values = run_within(take_lazily(Count{3}, tracker));
   CHECK(values == std::vector<int>{1, 2, 3});
-  CHECK(tracker->events == Events{"yield 1", "got 1", "yield 2", "got 2", "yield 3", "got 3",
-                                  "generator released"});
+  CHECK(tracker->events == Events{"generator yield 1", "consumer got 1",  //
+                                  "generator yield 2", "consumer got 2",  //
+                                  "generator yield 3", "consumer got 3",  //
+                                  "generator frame destroyed: guard released"});
   CHECK(tracker->open == 0);
 }
 
@@ -324,14 +334,17 @@ TEST_CASE("generator: break destroys it at once, releasing what it holds") {
   auto tracker = make_tracker();
   auto values = run_within(take_lazily(Count{5, 2}, tracker));
   CHECK(values == std::vector<int>{1, 2});
-  CHECK(tracker->events == Events{"yield 1", "got 1", "yield 2", "got 2", "generator released"});
+  CHECK(tracker->events == Events{"generator yield 1", "consumer got 1",  //
+                                  "generator yield 2", "consumer got 2",  //
+                                  "generator frame destroyed: guard released"});
   CHECK(tracker->open == 0);
 }
 
 TEST_CASE("generator: an exception inside it reaches the consumer") {
   auto tracker = make_tracker();
   REQUIRE_THROWS_WITH(run_within(take_lazily(Count{3, 0, 2}, tracker)), "generator failed at 2");
-  CHECK(tracker->events == Events{"yield 1", "got 1", "generator released"});
+  CHECK(tracker->events == Events{"generator yield 1", "consumer got 1",
+                                  "generator frame destroyed: guard released"});
   CHECK(tracker->open == 0);
 }
 
@@ -342,8 +355,8 @@ namespace {
 long most_ahead(const Tracker& tracker) {
   long sent = 0, got = 0, most = 0;
   for (const auto& event : tracker.events) {
-    if (event.rfind("sent ", 0) == 0) ++sent;
-    if (event.rfind("got ", 0) == 0) ++got;
+    if (event.rfind("producer sent ", 0) == 0) ++sent;
+    if (event.rfind("consumer got ", 0) == 0) ++got;
     most = std::max(most, sent - got);
   }
   return most;
@@ -354,7 +367,7 @@ TEST_CASE("stream: every value in order, and the producer's resource is closed")
   auto tracker = make_tracker();
   auto values = run_within(take_from_stream(2, Count{5}, tracker));
   CHECK(values == std::vector<int>{1, 2, 3, 4, 5});
-  CHECK(has(*tracker, "close source sees none"));
+  CHECK(has(*tracker, "source closing (none propagating)"));
   CHECK(tracker->open == 0);
 }
 
@@ -378,20 +391,20 @@ TEST_CASE("stream: break, then aclose() cancels the producer and awaits its clea
     auto values = co_await std::move(work);
     CHECK(values == std::vector<int>{1, 2});
     // Checked before run_within returns: aclose() waited for the producer's cleanup.
-    CHECK(has(*shared, "close source sees cancelled"));
-    CHECK(has(*shared, "closed source"));
+    CHECK(has(*shared, "source closing (cancelled propagating)"));
+    CHECK(has(*shared, "source closed"));
     CHECK(shared->open == 0);
   }(tracker));
-  CHECK_FALSE(has(*tracker, "sent 50"));
+  CHECK_FALSE(has(*tracker, "producer sent 50"));
 }
 
 TEST_CASE("stream: the producer's exception reaches the consumer after the values before it") {
   auto tracker = make_tracker();
   REQUIRE_THROWS_WITH(run_within(take_from_stream(2, Count{5, 0, 3}, tracker)),
                       "producer failed at 3");
-  CHECK(has(*tracker, "got 1"));
-  CHECK(has(*tracker, "got 2"));
-  CHECK(has(*tracker, "close source sees error: producer failed at 3"));
+  CHECK(has(*tracker, "consumer got 1"));
+  CHECK(has(*tracker, "consumer got 2"));
+  CHECK(has(*tracker, "source closing (error: producer failed at 3 propagating)"));
   CHECK(tracker->open == 0);
 }
 
@@ -400,17 +413,17 @@ TEST_CASE("stream: a cancelled consumer still closes the stream, and the produce
   run_within([](std::shared_ptr<Tracker> shared) -> asio::awaitable<void> {
     auto executor = co_await asio::this_coro::executor;
     auto task = spawn(executor, take_from_stream(1, Count{50}, shared));
-    auto got_one = wait_until([shared] { return has(*shared, "got 1"); });
+    auto got_one = wait_until([shared] { return has(*shared, "consumer got 1"); });
     co_await std::move(got_one);
     task->cancel();
     auto finished = wait_until([task] { return task->done; });
     co_await std::move(finished);
     CHECK(tut::is_cancellation(task->error));
-    CHECK(has(*shared, "close source sees cancelled"));
-    CHECK(has(*shared, "closed source"));  // not interrupted: the cleanup awaited in full
+    CHECK(has(*shared, "source closing (cancelled propagating)"));
+    CHECK(has(*shared, "source closed"));  // not interrupted: the cleanup awaited in full
     CHECK(shared->open == 0);
   }(tracker));
-  CHECK_FALSE(has(*tracker, "sent 50"));
+  CHECK_FALSE(has(*tracker, "producer sent 50"));
 }
 
 namespace {
@@ -441,15 +454,16 @@ TEST_CASE("stream: destroyed without aclose(), it cancels the producer, which st
   run_within([](std::shared_ptr<Tracker> shared) -> asio::awaitable<void> {
     {
       auto executor = co_await asio::this_coro::executor;
-      Stream stream(executor, 1, count_into(Count{50}, shared));
+      auto producer = [shared](auto out) { return count_into(out, Count{50}, shared); };
+      Stream stream(executor, 1, producer);
       auto first = co_await stream.next();
       CHECK(first == 1);
     }  // forgotten: like an async generator nobody closed
     auto released = wait_until([shared] { return shared->open == 0; });
     co_await std::move(released);
   }(tracker));
-  CHECK(has(*tracker, "close source sees cancelled"));
-  CHECK(has(*tracker, "closed source"));
+  CHECK(has(*tracker, "source closing (cancelled propagating)"));
+  CHECK(has(*tracker, "source closed"));
   CHECK(tracker->open == 0);
 }
 

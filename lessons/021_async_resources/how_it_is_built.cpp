@@ -1,11 +1,9 @@
 // How it is built (lesson 021, optional): the exit stack's unwind() and the Stream's task.
-// A learner can skip this file at this lesson; resources.cpp shows both in use. Cancellation
-// signals and slots are lesson 005's, a channel's end-of-stream message lesson 019's.
+// A learner can skip this file at this lesson; resources.cpp shows both in use. The task is
+// lesson 005's Task, a channel's end-of-stream message lesson 019's.
+#include <string>
 #include <system_error>
 
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/co_spawn.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/experimental/channel_error.hpp>
@@ -72,47 +70,40 @@ std::string describe(std::exception_ptr error) {
 
 struct Stream::State {
   State(asio::any_io_executor executor, std::size_t capacity)
-      : channel(std::make_shared<Channel>(executor, capacity)), finished(executor, 1) {}
+      : channel(std::make_shared<Channel>(executor, capacity)) {}
   std::shared_ptr<Channel> channel;
-  asio::cancellation_signal signal;  // the producer task's Task.cancel()
-  // One message when the producer task has ended (bool unused: Asio 1.22 cannot build a
-  // channel<void(error_code)>).
-  asio::experimental::channel<void(asio::error_code, bool)> finished;
   std::exception_ptr error;  // the producer's, handed to the consumer after its values
-  bool done = false, closing = false, ended = false;
+  bool closing = false, ended = false;
 };
 
 namespace {
 
-asio::awaitable<void> feed(std::shared_ptr<Stream::State> state, Stream::Producer producer) {
-  if (state->closing) co_return;  // closed before it started
+// The producer's task (a lesson 005 Task, which returns a string). It never throws: the
+// producer's error is the consumer's.
+asio::awaitable<std::string> feed(std::shared_ptr<Stream::State> state,
+                                  Stream::Producer producer) {
+  if (state->closing) co_return "";  // closed before it started
   try {
     co_await producer(state->channel);
   } catch (...) {
     state->error = std::current_exception();
   }
-  if (state->closing) co_return;  // aclose() cancelled it: nobody reads any more
+  if (state->closing) co_return "";  // aclose() cancelled it: nobody reads any more
   // The end of the stream is a message queued after the values: channel::close() would drop
-  // the buffered values in Asio 1.22.
-  co_await state->channel->async_send(asio::error::eof, 0, asio::use_awaitable);
+  // the buffered values in Asio 1.22. A close while it waits aborts it: nobody reads then.
+  auto token = compat::as_tuple(asio::use_awaitable);
+  co_await state->channel->async_send(asio::error::eof, 0, token);
+  co_return "";
 }
 
 }  // namespace
 
 Stream::Stream(asio::any_io_executor executor, std::size_t capacity, Producer producer)
-    : state_(std::make_shared<State>(executor, capacity)) {
-  auto on_done = [state = state_](std::exception_ptr) {  // feed() caught the producer's error;
-    state->done = true;  // what is left is the end-of-stream send, aborted by a close
-    state->finished.try_send(asio::error_code(), true);
-  };
-  asio::co_spawn(executor, feed(state_, std::move(producer)),
-                 asio::bind_cancellation_slot(state_->signal.slot(), std::move(on_done)));
-}
+    : state_(std::make_shared<State>(executor, capacity)),
+      task_(executor, feed(state_, std::move(producer))) {}
 
 Stream::~Stream() {
-  if (state_->done || state_->closing) return;
-  state_->closing = true;
-  state_->signal.emit(asio::cancellation_type::terminal);
+  if (!std::exchange(state_->closing, true)) task_.cancel();  // false once it has finished
 }
 
 asio::awaitable<std::optional<int>> Stream::next() {
@@ -130,12 +121,10 @@ asio::awaitable<std::optional<int>> Stream::next() {
 }
 
 asio::awaitable<void> Stream::aclose() {
-  auto state = state_;
-  state->ended = true;
-  if (state->done) co_return;
-  state->closing = true;
-  state->signal.emit(asio::cancellation_type::terminal);  // the producer's pending await throws
-  co_await state->finished.async_receive(asio::use_awaitable);  // its cleanup has run
+  state_->ended = state_->closing = true;
+  auto task = task_;              // a copy: this Stream may be gone when the await resumes
+  if (!task.cancel()) co_return;  // it has finished already
+  co_await task.result();         // the producer's pending await threw; its cleanup has run
 }
 
 asio::awaitable<void> Stream::send(std::shared_ptr<Channel> channel, int value) {

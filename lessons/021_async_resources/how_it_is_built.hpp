@@ -2,11 +2,9 @@
 // iterator behind take_from_stream(). A learner can skip this file at this lesson:
 // exit_stack.hpp says what the exit stack promises, resources.cpp shows both in use. Here is
 // how with_exit_stack keeps its promise when the body throws or is cancelled (lesson 005's
-// throw_if_cancelled), and Stream's declaration; how_it_is_built.cpp has the rest of their code
-// (a cancellation_signal bound to the producer's co_spawn, lesson 005's machinery).
-//
-// Stream destroyed without aclose(): it cancels its producer and does not wait for it (asyncio
-// finalises a forgotten generator later too, through the loop's asyncgen hooks).
+// throw_if_cancelled); how_it_is_built.cpp has the rest (the Stream's producer runs as lesson
+// 005's Task). A Stream destroyed without aclose() cancels its producer and does not wait for
+// it (asyncio finalises a forgotten generator later too, through the loop's asyncgen hooks).
 #pragma once
 
 #include <cstddef>
@@ -23,6 +21,7 @@
 #include <asio/experimental/channel.hpp>
 #include <asio/this_coro.hpp>
 
+#include "cancel.hpp"  // lesson 005: Task
 #include "exit_stack.hpp"
 
 namespace lesson021 {
@@ -81,37 +80,35 @@ Result async_with(asio::awaitable<Entered<T>> opener, Body body) {
       });
 }
 
-/// An async iterator fed by a producer task through a bounded channel. Use from one executor.
+/// An async iterator fed by a producer task (lesson 005's Task) through a bounded channel.
+/// Use from one executor.
 class Stream {
  public:
   using Channel = asio::experimental::channel<void(asio::error_code, int)>;
   /// The producer: sends values into the channel, returns at the end, throws on failure.
   using Producer = std::function<asio::awaitable<void>(std::shared_ptr<Channel>)>;
 
-  /// Starts `producer` as a task of its own; the channel buffers up to `capacity` values, so
-  /// the producer waits (back-pressure) when the consumer is that far behind.
+  /// Starts `producer` as a task; it waits (back-pressure) while `capacity` values are unread.
   Stream(asio::any_io_executor executor, std::size_t capacity, Producer producer);
-  /// Not closed: cancels the producer (its cleanup still runs, later) and does not wait.
-  ~Stream();
+  ~Stream();  // not closed: cancels the producer (its cleanup runs later) and does not wait
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
   /// __anext__: the next value; std::nullopt at the end (StopAsyncIteration) or once closed.
   /// The producer's exception is rethrown here after the values it sent before it.
   asio::awaitable<std::optional<int>> next();
-
   /// aclose(): cancels the producer and waits until it has finished, cleanup included. Call
   /// it once; harmless once the producer has finished.
   asio::awaitable<void> aclose();
-
-  /// For a producer: sends `value`, waiting while the channel is full (back-pressure); throws
-  /// operation_aborted when cancelled (a cancelled send reports channel_cancelled).
+  /// For a producer: sends `value`, waiting while the channel is full. A cancelled send
+  /// throws operation_aborted, as every cancelled operation (not channel_cancelled).
   static asio::awaitable<void> send(std::shared_ptr<Channel> channel, int value);
 
   struct State;
 
  private:
   std::shared_ptr<State> state_;
+  lesson005::Task task_;  // runs the producer; its result() says when it has finished
 };
 
 }  // namespace lesson021

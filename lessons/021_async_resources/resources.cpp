@@ -10,48 +10,32 @@
 #include <asio/experimental/coro.hpp>
 #include <asio/experimental/use_coro.hpp>
 
-#include "log.hpp"
-
 namespace lesson021 {
 
-// ------------------------------------------------------------------------- a resource
-
-namespace {
-
-asio::awaitable<void> sleep_for(milliseconds delay) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, delay);
-  co_await timer.async_wait(asio::use_awaitable);
-}
-
 // The part of @asynccontextmanager after the `yield`, as a `finally:`.
-asio::awaitable<bool> close_resource(std::string name, std::shared_ptr<Tracker> tracker,
-                                     Fault fault, std::exception_ptr error) {
-  tut::log(name, "closing ({} propagating)", describe(error));
-  tracker->add("close " + name + " sees " + describe(error));
+static asio::awaitable<bool> close_resource(std::string name, std::shared_ptr<Tracker> tracker,
+                                            Fault fault, std::exception_ptr error) {
+  tracker->note(name, "closing (" + describe(error) + " propagating)");
   std::exception_ptr interrupted;
   try {
-    co_await sleep_for(tracker->delay);  // say goodbye to the peer: an await in the cleanup
+    co_await sleep(tracker->delay);  // say goodbye to the peer: an await in the cleanup
   } catch (...) {
     interrupted = std::current_exception();  // a second cancel(): release it all the same
   }
   --tracker->open;
-  tracker->add("closed " + name + (interrupted ? ", goodbye interrupted" : ""));
-  tut::log(name, "closed{}", interrupted ? ", goodbye interrupted" : "");
+  tracker->note(name, interrupted ? "closed, goodbye interrupted" : "closed");
   if (interrupted) std::rethrow_exception(interrupted);
   if (fault == Fault::closing) throw std::runtime_error("closing " + name + " failed");
   co_return false;  // never suppresses the error
 }
 
-}  // namespace
-
 asio::awaitable<Entered<std::string>> open_resource(std::string name,
                                                     std::shared_ptr<Tracker> tracker,
                                                     Fault fault) {
-  co_await sleep_for(tracker->delay);  // the part before the `yield`
+  co_await sleep(tracker->delay);  // the part before the `yield`
   if (fault == Fault::opening) throw std::runtime_error("opening " + name + " failed");
   ++tracker->open;
-  tracker->add("open " + name);
-  tut::log(name, "open");
+  tracker->note(name, "open");
   Exit exit = [name, tracker, fault](std::exception_ptr error) {
     return close_resource(name, tracker, fault, error);
   };
@@ -63,7 +47,7 @@ asio::awaitable<std::string> use_resource(std::string name, Ending ending,
   auto body = [ending](std::string& resource) -> asio::awaitable<std::string> {
     tut::log(resource, "in use");
     if (ending == Ending::throws) throw std::runtime_error("body failed");
-    if (ending == Ending::waits) co_await sleep_for(std::chrono::hours(1));
+    if (ending == Ending::waits) co_await sleep(std::chrono::hours(1));
     co_return "used " + resource;
   };
   auto opener = open_resource(name, tracker, fault);
@@ -74,7 +58,7 @@ asio::awaitable<std::size_t> open_all(std::vector<Spec> specs, std::shared_ptr<T
   auto body = [specs, tracker](AsyncExitStack& stack) -> asio::awaitable<std::size_t> {
     for (const auto& spec : specs) {
       auto opener = open_resource(spec.name, tracker, spec.fault);
-      co_await stack.enter_async_context(std::move(opener));
+      co_await stack.enter_async_context(std::move(opener));  // a failure closes those before
     }
     tut::log("main", "all {} open; leaving the scope closes them in reverse", stack.size());
     co_return stack.size();
@@ -82,33 +66,30 @@ asio::awaitable<std::size_t> open_all(std::vector<Spec> specs, std::shared_ptr<T
   co_return co_await with_exit_stack(std::move(body));
 }
 
-// ------------------------------------------------------------------------- a lazy generator
-
 namespace {
 
 // A plain, synchronous resource: its destructor is all the cleanup it gets.
 struct Guard {
   std::shared_ptr<Tracker> tracker;
-  explicit Guard(std::shared_ptr<Tracker> t) : tracker(std::move(t)) { ++tracker->open; }
-  ~Guard() {
-    --tracker->open;
-    tracker->add("generator released");
-    tut::log("generator", "frame destroyed: guard released");
-  }
+  ~Guard() { --tracker->open; tracker->note("generator", "frame destroyed: guard released"); }
 };
 
-// `async def count(): for i in ...: await sleep(); yield i`. asio::experimental::coro: the first
-// parameter is its executor; it runs only while the consumer awaits async_resume().
+// `async def count(): for i in ...: await sleep(); yield i`. asio::experimental::coro is
+// experimental in every Asio release and its API changed after 1.22: this lesson uses only
+// coro<int>, async_resume(use_awaitable) and use_coro. The first parameter is its executor; it
+// runs only while the consumer awaits async_resume(). `break` destroys its frame: destructors
+// run, but nothing in it can co_await any more (Python's aclose() throws GeneratorExit at the
+// yield and its `finally:` may await). A producer whose cleanup awaits is a task: Stream.
 asio::experimental::coro<int> count_lazily(asio::any_io_executor executor, Count count,
                                            std::shared_ptr<Tracker> tracker) {
-  Guard guard(tracker);
+  ++tracker->open;
+  Guard guard{tracker};
   asio::steady_timer timer(executor);
   for (int i = 1; i <= count.to; ++i) {
     timer.expires_after(tracker->delay);
     co_await timer.async_wait(asio::experimental::use_coro);  // inside a coro: use_coro
     if (i == count.fail_at) throw std::runtime_error("generator failed at " + std::to_string(i));
-    tut::log("generator", "yield {}", i);
-    tracker->add("yield " + std::to_string(i));
+    tracker->note("generator", "yield " + std::to_string(i));
     co_yield i;
   }
 }
@@ -120,11 +101,10 @@ asio::awaitable<std::vector<int>> take_lazily(Count count, std::shared_ptr<Track
   auto generator = count_lazily(executor, count, tracker);
   std::vector<int> got;
   for (;;) {
-    // __anext__: runs the generator up to its next co_yield; std::nullopt when it returned.
+    // __anext__: runs the generator up to its next co_yield; std::nullopt once it returned.
     std::optional<int> value = co_await generator.async_resume(asio::use_awaitable);
     if (!value) break;
-    tut::log("consumer", "got {}", *value);
-    tracker->add("got " + std::to_string(*value));
+    tracker->note("consumer", "got " + std::to_string(*value));
     got.push_back(*value);
     if (got.size() == count.stop_after) {
       tut::log("consumer", "break");
@@ -134,12 +114,8 @@ asio::awaitable<std::vector<int>> take_lazily(Count count, std::shared_ptr<Track
   co_return got;  // destroys `generator`: its frame and the guard in it, synchronously
 }
 
-// ------------------------------------------------------------------------- a producer task
-
-namespace {
-
-asio::awaitable<void> produce(std::shared_ptr<Stream::Channel> out, Count count,
-                              std::shared_ptr<Tracker> tracker) {
+asio::awaitable<void> count_into(std::shared_ptr<Stream::Channel> out, Count count,
+                                 std::shared_ptr<Tracker> tracker) {
   auto body = [out, count, tracker](std::string&) -> asio::awaitable<void> {
     for (int i = 1; i <= count.to; ++i) {
       if (i == count.fail_at) throw std::runtime_error("producer failed at " + std::to_string(i));
@@ -147,37 +123,29 @@ asio::awaitable<void> produce(std::shared_ptr<Stream::Channel> out, Count count,
         tut::log("producer", "channel full: send({}) waits for the consumer", i);
         co_await Stream::send(out, i);  // back-pressure: resumes when the consumer takes one
       }
-      tut::log("producer", "sent {}", i);
-      tracker->add("sent " + std::to_string(i));
+      tracker->note("producer", "sent " + std::to_string(i));
     }
   };
   auto opener = open_resource("source", tracker);
   co_await async_with(std::move(opener), std::move(body));
 }
 
-}  // namespace
-
-Stream::Producer count_into(Count count, std::shared_ptr<Tracker> tracker) {
-  return [count, tracker](std::shared_ptr<Stream::Channel> out) {
-    return produce(std::move(out), count, tracker);
-  };
-}
-
 asio::awaitable<std::vector<int>> take_from_stream(std::size_t capacity, Count count,
                                                    std::shared_ptr<Tracker> tracker) {
+  auto producer = [count, tracker](auto out) { return count_into(out, count, tracker); };
   auto executor = co_await asio::this_coro::executor;
-  auto stream = std::make_shared<Stream>(executor, capacity, count_into(count, tracker));
+  auto stream = std::make_shared<Stream>(executor, capacity, producer);
   auto body = [stream, count, tracker](AsyncExitStack& stack) -> asio::awaitable<std::vector<int>> {
     stack.push_async_callback([stream] { return stream->aclose(); });  // contextlib.aclosing
     std::vector<int> got;
     for (;;) {
       std::optional<int> value = co_await stream->next();
       if (!value) break;
-      tracker->add("got " + std::to_string(*value));
+      tracker->events.push_back("consumer got " + std::to_string(*value));
       got.push_back(*value);
       // A slow consumer (twice the producer's step: no two timers in one 0.1 s tick). It logs
       // after the work: the receive resumes it and the waiting producer in either order.
-      co_await sleep_for(2 * tracker->delay);
+      co_await sleep(2 * tracker->delay);
       tut::log("consumer", "done with {}", *value);
       if (got.size() == count.stop_after) {
         tut::log("consumer", "break: aclose() stops the producer");
