@@ -1,10 +1,9 @@
-// How it is built (lesson 022, optional): the task group's bookkeeping, the Stop, and the
-// demonstration's JobService. A learner can skip this file at this lesson (see
+// How it is built (lesson 022, optional): the task group's bookkeeping and the demonstration's
+// JobService. A learner can skip this file at this lesson (see
 // how_it_is_built.hpp for what the task group's machinery is, and where it is taught).
 #include "job_service.hpp"
 
 #include <chrono>
-#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -18,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "compat.hpp"
+#include "queue.hpp"  // lesson 010
 #include "log.hpp"
 #include "run.hpp"
 
@@ -207,74 +207,28 @@ lesson021::Exit TaskGroup::exit() const {
   return [group = state_](std::exception_ptr) { return close(group); };
 }
 
-// -------------------------------------------------------------------------------------- Stop
-
-struct Stop::State {
-  explicit State(asio::any_io_executor executor) : timer(executor) {
-    timer.expires_at(asio::steady_timer::time_point::max());  // only request() ends a wait
-  }
-  asio::steady_timer timer;
-  bool requested = false;
-};
-
-Stop::Stop(asio::any_io_executor executor) : state_(std::make_shared<State>(executor)) {}
-
-void Stop::request() const {
-  if (state_->requested) return;
-  state_->requested = true;
-  state_->timer.cancel();  // wakes every wait()
-}
-
-bool Stop::requested() const { return state_->requested; }
-
-asio::awaitable<void> Stop::wait() const {
-  auto state = state_;
-  while (!state->requested) {
-    auto [error] = co_await state->timer.async_wait(compat::as_tuple(asio::use_awaitable));
-    // Aborted and not requested: it was the awaiting coroutine that was cancelled.
-    if (error && !state->requested) throw std::system_error(error, "Stop::wait()");
-  }
-}
-
-const char* to_string(Ending ending) {
-  switch (ending) {
-    case Ending::finished: return "finished";
-    case Ending::clean: return "clean";
-    case Ending::forced: return "forced";
-  }
-  return "?";
-}
-
-int exit_code(Ending ending) { return ending == Ending::forced ? 1 : 0; }
-
 // ------------------------------------------------------------------------------- JobService
 
 struct JobService::State {
-  State(asio::any_io_executor executor, int count) : wakeup(executor), workers(count) {
-    wakeup.expires_at(asio::steady_timer::time_point::max());
-  }
-  asio::steady_timer wakeup;  // cancelled on each submit and on the Stop: idle workers look
+  explicit State(int count) : workers(count) {}
   int workers;
-  std::deque<Job> queue;
-  std::optional<Stop> stop;  // run()'s
+  lesson010::Queue<Job> queue;  // unbounded; shut down on the Stop: gets drain it, then throw
   Ledger ledger;
 };
 
-JobService::JobService(asio::any_io_executor executor, int workers)
-    : state_(std::make_shared<State>(executor, workers)) {}
+JobService::JobService(int workers) : state_(std::make_shared<State>(workers)) {}
 
 const Ledger& JobService::ledger() const { return state_->ledger; }
 
 bool JobService::submit(Job job) const {
-  auto& state = *state_;
-  if (state.stop && state.stop->requested()) {
-    state.ledger.rejected.push_back(job.id);
+  try {
+    state_->queue.try_put(job);
+  } catch (const lesson010::QueueShutDown&) {
+    state_->ledger.rejected.push_back(job.id);
     tut::log("service", "job {} rejected: shutting down", job.id);
     return false;
   }
-  state.ledger.accepted.push_back(job.id);
-  state.queue.push_back(job);
-  state.wakeup.cancel();
+  state_->ledger.accepted.push_back(job.id);
   return true;
 }
 
@@ -285,49 +239,44 @@ asio::awaitable<void> worker(std::string name, std::shared_ptr<JobService::State
   std::exception_ptr error;
   try {
     for (;;) {
-      if (!state->queue.empty()) {
-        job = state->queue.front();
-        state->queue.pop_front();
-        tut::log(name, "job {} started ({})", job->id, tut::seconds(job->duration));
-        asio::steady_timer work(co_await asio::this_coro::executor, job->duration);
-        co_await work.async_wait(asio::use_awaitable);
-        state->ledger.done.push_back(job->id);
-        tut::log(name, "job {} done", job->id);
-        job.reset();
-      } else if (state->stop->requested()) {
-        tut::log(name, "no job left: stopping");
-        co_return;
-      } else {  // idle until a submit() or the Stop; a cancellation throws at the next await
-        co_await state->wakeup.async_wait(compat::as_tuple(asio::use_awaitable));
-      }
+      job = co_await state->queue.get();
+      tut::log(name, "job {} started ({})", job->id, tut::seconds(job->duration));
+      asio::steady_timer work(co_await asio::this_coro::executor, job->duration);
+      co_await work.async_wait(asio::use_awaitable);
+      state->ledger.done.push_back(job->id);
+      tut::log(name, "job {} done", job->id);
+      job.reset();
     }
+  } catch (const lesson010::QueueShutDown&) {  // after the Stop, once the queue is empty
+    tut::log(name, "no job left: stopping");
   } catch (...) {
     error = std::current_exception();
   }
+  if (!error) co_return;
   // Cancelled (or failed): report the job it held and the ones still queued, never drop one.
   if (job) {
     state->ledger.cancelled.push_back(job->id);
     tut::log(name, "job {} cancelled", job->id);
   }
-  for (; !state->queue.empty(); state->queue.pop_front()) {
-    state->ledger.cancelled.push_back(state->queue.front().id);
-    tut::log(name, "job {} cancelled before it started", state->queue.front().id);
+  while (!state->queue.empty()) {
+    int id = state->queue.try_get().id;
+    state->ledger.cancelled.push_back(id);
+    tut::log(name, "job {} cancelled before it started", id);
   }
   std::rethrow_exception(error);
 }
 
-asio::awaitable<void> wake_on_stop(Stop stop, std::shared_ptr<JobService::State> state) {
+asio::awaitable<void> shut_down_on(Stop stop, std::shared_ptr<JobService::State> state) {
   co_await stop.wait();
-  state->wakeup.cancel();  // idle workers see the Stop and end
+  state->queue.shutdown();  // asyncio 3.13's Queue.shutdown(): submit() now rejects
 }
 
 }  // namespace
 
 asio::awaitable<void> JobService::run(TaskGroup tasks, Stop stop) {
-  state_->stop = stop;
   for (int i = 1; i <= state_->workers; ++i)
     tasks.spawn(worker("worker-" + std::to_string(i), state_));
-  tasks.spawn(wake_on_stop(stop, state_));
+  tasks.spawn(shut_down_on(stop, state_));
   co_return;
 }
 
