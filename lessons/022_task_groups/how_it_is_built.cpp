@@ -31,16 +31,29 @@ ExceptionGroup::ExceptionGroup(std::string message, std::vector<std::exception_p
                         exceptions.size() == 1 ? "" : "s")),
       exceptions_(std::move(exceptions)) {}
 
+namespace {
+
+std::optional<ExceptionGroup> group_in(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const ExceptionGroup& group) {
+    return group;
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+ExceptionGroup as_group(std::exception_ptr error) {
+  auto group = group_in(error);
+  return group ? *group : ExceptionGroup("", {error});  // Python wraps a plain one so too
+}
+
 std::pair<std::exception_ptr, std::exception_ptr> split(
     std::exception_ptr error, const std::function<bool(std::exception_ptr)>& condition) {
   if (!error) return {nullptr, nullptr};
-  std::optional<ExceptionGroup> group;
-  try {
-    std::rethrow_exception(error);
-  } catch (const ExceptionGroup& caught) {
-    group = caught;
-  } catch (...) {
-  }
+  auto group = group_in(error);
   if (!group) {
     if (condition(error)) return {error, nullptr};
     return {nullptr, error};
@@ -59,17 +72,13 @@ std::pair<std::exception_ptr, std::exception_ptr> split(
   return {regroup(matched), regroup(rest)};
 }
 
-ChildState::ChildState(const asio::any_io_executor& executor) {
-  ended.emplace(executor, asio::steady_timer::time_point::max());
-}
-
 asio::awaitable<void> wait_for(std::shared_ptr<ChildState> child) {
   // Like join(): the awaiter's cancellation is forwarded to the child, then we keep waiting.
   const bool was_checking = co_await asio::this_coro::throw_if_cancelled();
   co_await asio::this_coro::throw_if_cancelled(false);
   bool cancelled = false;
   while (!child->done) {
-    co_await child->ended->async_wait(compat::as_tuple(asio::use_awaitable));
+    co_await child->ended.async_wait(compat::as_tuple(asio::use_awaitable));
     asio::cancellation_state awaiter = co_await asio::this_coro::cancellation_state;
     if (awaiter.cancelled() != asio::cancellation_type::none && !cancelled && !child->done) {
       cancelled = true;
@@ -87,13 +96,9 @@ bool is_cancelled(const ChildState& child) {
 // -------------------------------------------------------------------------------- TaskGroup
 
 struct TaskGroup::State {
-  explicit State(asio::any_io_executor on) : executor(on) {
-    wakeup.emplace(on);
-  }
+  explicit State(asio::any_io_executor on) : executor(on), wakeup(on) {}
   asio::any_io_executor executor;
-  // Cancelled whenever a child ends: join() looks again. Destroyed when the group finishes:
-  // a TaskGroup handle may outlive the io_context, an Asio timer must not.
-  std::optional<asio::steady_timer> wakeup;
+  lesson007::Event wakeup;  // set whenever a child ends: join() looks again
   std::map<std::uint64_t, std::shared_ptr<ChildState>> running;  // in spawn order
   std::uint64_t spawned = 0;
   std::vector<std::exception_ptr> errors;  // failures, in the order they happened
@@ -160,8 +165,8 @@ void ended(std::shared_ptr<TaskGroup::State> group, std::shared_ptr<ChildState> 
   // The signal must outlive co_spawn's machinery, which is still unwinding around this
   // handler: keep the child's state until the executor's next turn.
   asio::post(group->executor, [child] {});
-  child->ended.reset();  // completes a pending Child::wait() (operation_aborted), as cancel()
-  group->wakeup->cancel();
+  child->ended.set();
+  group->wakeup.set();
 }
 
 namespace {
@@ -179,11 +184,10 @@ asio::awaitable<std::exception_ptr> join(std::shared_ptr<TaskGroup::State> group
       abort(*group);
     }
     if (group->running.empty()) break;
-    group->wakeup->expires_at(asio::steady_timer::time_point::max());
-    co_await group->wakeup->async_wait(compat::as_tuple(asio::use_awaitable));
+    group->wakeup.clear();
+    co_await group->wakeup.async_wait(compat::as_tuple(asio::use_awaitable));
   }
   group->finished = true;
-  group->wakeup.reset();
   auto errors = group->errors;
   if (group->body_error) errors.push_back(group->body_error);
   if (!errors.empty())  // failures win over a cancellation (asyncio too)
