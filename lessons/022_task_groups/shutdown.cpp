@@ -1,10 +1,9 @@
-// Lesson 022: graceful shutdown. run_service() is a task group of its own with two children:
-// `serve` (the service's task group) and `watch` (the signals). Cancelling `serve` is all
-// "cancel what is left" takes.
+// Lesson 022: graceful shutdown. run_service() is a task group of its own: `serve` (the
+// service's task group) and `watch` (the signals); cancelling `serve` cancels what is left.
 #include "shutdown.hpp"
 
+#include <csignal>
 #include <string>
-#include <system_error>
 
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
@@ -16,12 +15,6 @@
 #include "run.hpp"
 
 namespace lesson022 {
-
-const char* to_string(Ending ending) {
-  return ending == Ending::finished ? "finished" : ending == Ending::clean ? "clean" : "forced";
-}
-
-int exit_code(Ending ending) { return ending == Ending::forced ? 1 : 0; }
 
 namespace {
 
@@ -50,15 +43,16 @@ void force(Child<void> serving, Supervision& supervision, const std::string& why
 asio::awaitable<void> serve(Service service, std::shared_ptr<Supervision> supervision) {
   std::exception_ptr error;
   try {
-    auto body = [service, stop = supervision->stop](TaskGroup tasks) { return service(tasks, stop); };
+    auto body = [service, stop = supervision->stop](TaskGroup tasks) {
+      return service(tasks, stop);
+    };
     co_await with_task_group(std::move(body));
   } catch (...) {
     error = std::current_exception();
   }
   supervision->service_ended = true;
   if (!tut::is_cancellation(error)) supervision->failure = error;  // forced is no failure
-  asio::error_code ignored;
-  supervision->signals.cancel(ignored);  // watch() and the grace period have nothing to do
+  supervision->signals.cancel();  // watch() and the grace period have nothing to do
   supervision->grace_timer.cancel();
 }
 

@@ -5,19 +5,15 @@
 //   stop = asyncio.Event(); await stop.wait()        Stop (lesson 007's Event): co_await wait()
 //   loop.call_later(grace, service_task.cancel)      a grace timer, then child.cancel()
 //
-// run_service(service, grace): on the first SIGINT or SIGTERM it requests the Stop (the
-// service stops accepting work, its tasks finish what they hold), gives them `grace` to end,
-// then cancels what is left; a second signal cancels at once. exit_code() turns how it ended
-// into the process's status. Lesson 012's EchoServer::stop() takes the same steps by hand for
-// one server (close the acceptor, cancel idle reads, a drain timer); here "cancel what is left"
-// is one call, because every task of the service runs in one TaskGroup: cancelling the group's
-// parent cancels them all and still waits. The demo's service is in job_service.hpp (optional).
+// Lesson 012's EchoServer::stop() takes run_service()'s steps by hand for one server (close
+// the acceptor, cancel idle reads, a drain timer); here "cancel what is left" is one call,
+// because every task of the service runs in one TaskGroup: cancelling the group's parent
+// cancels them all and still waits. The demo's service is in job_service.hpp (optional).
 // Where C++ differs: Asio's signal_set turns a signal into an ordinary completion on our
 // executor (asyncio: a callback on the loop), so no async-signal-safety rules apply.
 #pragma once
 
 #include <chrono>
-#include <csignal>
 #include <functional>
 #include <memory>
 #include <utility>
@@ -56,10 +52,12 @@ enum class Ending {
   clean,     ///< a signal, and every task ended within the grace period
   forced,    ///< a signal, and the grace period ran out (or a second signal): tasks cancelled
 };
-const char* to_string(Ending ending);
+inline const char* to_string(Ending ending) {
+  return ending == Ending::finished ? "finished" : ending == Ending::clean ? "clean" : "forced";
+}
 /// The process status: 0 when every task ended on its own (finished, clean), 1 when work was
 /// cancelled (forced), so a supervisor (systemd, a shell) can tell them apart.
-int exit_code(Ending ending);
+inline int exit_code(Ending ending) { return ending == Ending::forced ? 1 : 0; }
 
 /// A service: spawns its tasks into the group and watches the Stop.
 using Service = std::function<asio::awaitable<void>(TaskGroup, Stop)>;
