@@ -116,11 +116,10 @@ const asio::any_io_executor& executor_of(const TaskGroup::State& group) { return
 std::size_t TaskGroup::running() const { return state_->running.size(); }
 
 void check_open(const TaskGroup::State& group) {
-  // asyncio's own messages (RuntimeError there).
+  // asyncio's messages, both RuntimeErrors there. But an Asio coroutine whose cancellation was
+  // requested runs on until its next co_await, so a child cancelled by the abort may still
+  // reach a spawn(): throwing a cancellation ends it as cancelled, not as a failure.
   if (group.finished) throw std::runtime_error("TaskGroup is finished");
-  // asyncio raises RuntimeError here. But an Asio coroutine whose cancellation was requested
-  // runs on until its next co_await, so a child cancelled by the abort may still reach a
-  // spawn(): throwing a cancellation ends it as cancelled instead of adding a failure.
   if (group.aborting)
     throw std::system_error(asio::error::operation_aborted, "TaskGroup is shutting down");
 }
@@ -171,9 +170,9 @@ void ended(std::shared_ptr<TaskGroup::State> group, std::shared_ptr<ChildState> 
 
 namespace {
 
-// Waits until the body and every child have ended, forwarding the parent's cancellation;
-// returns what with_task_group must throw (null: nothing). Never throws.
-asio::awaitable<std::exception_ptr> join(std::shared_ptr<TaskGroup::State> group) {
+// The group's exit: waits until the body and every child have ended, forwarding the parent's
+// cancellation, then throws what with_task_group must throw (replacing the scope's own error).
+asio::awaitable<bool> join(std::shared_ptr<TaskGroup::State> group) {
   for (;;) {
     // The parent cancelled: asyncio's __aexit__ catches CancelledError, aborts, and keeps
     // waiting. throw_if_cancelled is off (lesson 021's exit stack runs the exits so), so the
@@ -191,16 +190,9 @@ asio::awaitable<std::exception_ptr> join(std::shared_ptr<TaskGroup::State> group
   auto errors = group->errors;
   if (group->body_error) errors.push_back(group->body_error);
   if (!errors.empty())  // failures win over a cancellation (asyncio too)
-    co_return std::make_exception_ptr(ExceptionGroup("unhandled errors in a TaskGroup", errors));
+    throw ExceptionGroup("unhandled errors in a TaskGroup", errors);
   if (group->cancelled)
-    co_return std::make_exception_ptr(
-        std::system_error(asio::error::operation_aborted, "TaskGroup cancelled"));
-  co_return nullptr;
-}
-
-asio::awaitable<bool> close(std::shared_ptr<TaskGroup::State> group) {
-  std::exception_ptr error = co_await join(group);
-  if (error) std::rethrow_exception(error);  // replaces the scope's own error, if any
+    throw std::system_error(asio::error::operation_aborted, "TaskGroup cancelled");
   co_return false;
 }
 
@@ -208,7 +200,7 @@ asio::awaitable<bool> close(std::shared_ptr<TaskGroup::State> group) {
 
 lesson021::Exit TaskGroup::exit() const {
   // A plain lambda calling a coroutine with its captures as parameters (lesson 021).
-  return [group = state_](std::exception_ptr) { return close(group); };
+  return [group = state_](std::exception_ptr) { return join(group); };
 }
 
 // ------------------------------------------------------------------------------- JobService
