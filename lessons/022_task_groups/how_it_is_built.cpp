@@ -1,10 +1,9 @@
-// How it is built (lesson 022, optional): the task group's bookkeeping, the Stop, and the
-// demonstration's JobService. A learner can skip this file at this lesson (see
+// How it is built (lesson 022, optional): the task group's bookkeeping and the demonstration's
+// JobService. A learner can skip this file at this lesson (see
 // how_it_is_built.hpp for what the task group's machinery is, and where it is taught).
 #include "job_service.hpp"
 
 #include <chrono>
-#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -18,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "compat.hpp"
+#include "queue.hpp"  // lesson 010
 #include "log.hpp"
 #include "run.hpp"
 
@@ -31,16 +31,29 @@ ExceptionGroup::ExceptionGroup(std::string message, std::vector<std::exception_p
                         exceptions.size() == 1 ? "" : "s")),
       exceptions_(std::move(exceptions)) {}
 
+namespace {
+
+std::optional<ExceptionGroup> group_in(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const ExceptionGroup& group) {
+    return group;
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+ExceptionGroup as_group(std::exception_ptr error) {
+  auto group = group_in(error);
+  return group ? *group : ExceptionGroup("", {error});  // Python wraps a plain one so too
+}
+
 std::pair<std::exception_ptr, std::exception_ptr> split(
     std::exception_ptr error, const std::function<bool(std::exception_ptr)>& condition) {
   if (!error) return {nullptr, nullptr};
-  std::optional<ExceptionGroup> group;
-  try {
-    std::rethrow_exception(error);
-  } catch (const ExceptionGroup& caught) {
-    group = caught;
-  } catch (...) {
-  }
+  auto group = group_in(error);
   if (!group) {
     if (condition(error)) return {error, nullptr};
     return {nullptr, error};
@@ -59,17 +72,13 @@ std::pair<std::exception_ptr, std::exception_ptr> split(
   return {regroup(matched), regroup(rest)};
 }
 
-ChildState::ChildState(const asio::any_io_executor& executor) {
-  ended.emplace(executor, asio::steady_timer::time_point::max());
-}
-
 asio::awaitable<void> wait_for(std::shared_ptr<ChildState> child) {
   // Like join(): the awaiter's cancellation is forwarded to the child, then we keep waiting.
   const bool was_checking = co_await asio::this_coro::throw_if_cancelled();
   co_await asio::this_coro::throw_if_cancelled(false);
   bool cancelled = false;
   while (!child->done) {
-    co_await child->ended->async_wait(compat::as_tuple(asio::use_awaitable));
+    co_await child->ended.async_wait(compat::as_tuple(asio::use_awaitable));
     asio::cancellation_state awaiter = co_await asio::this_coro::cancellation_state;
     if (awaiter.cancelled() != asio::cancellation_type::none && !cancelled && !child->done) {
       cancelled = true;
@@ -87,13 +96,9 @@ bool is_cancelled(const ChildState& child) {
 // -------------------------------------------------------------------------------- TaskGroup
 
 struct TaskGroup::State {
-  explicit State(asio::any_io_executor on) : executor(on) {
-    wakeup.emplace(on);
-  }
+  explicit State(asio::any_io_executor on) : executor(on), wakeup(on) {}
   asio::any_io_executor executor;
-  // Cancelled whenever a child ends: join() looks again. Destroyed when the group finishes:
-  // a TaskGroup handle may outlive the io_context, an Asio timer must not.
-  std::optional<asio::steady_timer> wakeup;
+  lesson007::Event wakeup;  // set whenever a child ends: join() looks again
   std::map<std::uint64_t, std::shared_ptr<ChildState>> running;  // in spawn order
   std::uint64_t spawned = 0;
   std::vector<std::exception_ptr> errors;  // failures, in the order they happened
@@ -111,11 +116,10 @@ const asio::any_io_executor& executor_of(const TaskGroup::State& group) { return
 std::size_t TaskGroup::running() const { return state_->running.size(); }
 
 void check_open(const TaskGroup::State& group) {
-  // asyncio's own messages (RuntimeError there).
+  // asyncio's messages, both RuntimeErrors there. But an Asio coroutine whose cancellation was
+  // requested runs on until its next co_await, so a child cancelled by the abort may still
+  // reach a spawn(): throwing a cancellation ends it as cancelled, not as a failure.
   if (group.finished) throw std::runtime_error("TaskGroup is finished");
-  // asyncio raises RuntimeError here. But an Asio coroutine whose cancellation was requested
-  // runs on until its next co_await, so a child cancelled by the abort may still reach a
-  // spawn(): throwing a cancellation ends it as cancelled instead of adding a failure.
   if (group.aborting)
     throw std::system_error(asio::error::operation_aborted, "TaskGroup is shutting down");
 }
@@ -160,15 +164,15 @@ void ended(std::shared_ptr<TaskGroup::State> group, std::shared_ptr<ChildState> 
   // The signal must outlive co_spawn's machinery, which is still unwinding around this
   // handler: keep the child's state until the executor's next turn.
   asio::post(group->executor, [child] {});
-  child->ended.reset();  // completes a pending Child::wait() (operation_aborted), as cancel()
-  group->wakeup->cancel();
+  child->ended.set();
+  group->wakeup.set();
 }
 
 namespace {
 
-// Waits until the body and every child have ended, forwarding the parent's cancellation;
-// returns what with_task_group must throw (null: nothing). Never throws.
-asio::awaitable<std::exception_ptr> join(std::shared_ptr<TaskGroup::State> group) {
+// The group's exit: waits until the body and every child have ended, forwarding the parent's
+// cancellation, then throws what with_task_group must throw (replacing the scope's own error).
+asio::awaitable<bool> join(std::shared_ptr<TaskGroup::State> group) {
   for (;;) {
     // The parent cancelled: asyncio's __aexit__ catches CancelledError, aborts, and keeps
     // waiting. throw_if_cancelled is off (lesson 021's exit stack runs the exits so), so the
@@ -179,24 +183,16 @@ asio::awaitable<std::exception_ptr> join(std::shared_ptr<TaskGroup::State> group
       abort(*group);
     }
     if (group->running.empty()) break;
-    group->wakeup->expires_at(asio::steady_timer::time_point::max());
-    co_await group->wakeup->async_wait(compat::as_tuple(asio::use_awaitable));
+    group->wakeup.clear();
+    co_await group->wakeup.async_wait(compat::as_tuple(asio::use_awaitable));
   }
   group->finished = true;
-  group->wakeup.reset();
   auto errors = group->errors;
   if (group->body_error) errors.push_back(group->body_error);
   if (!errors.empty())  // failures win over a cancellation (asyncio too)
-    co_return std::make_exception_ptr(ExceptionGroup("unhandled errors in a TaskGroup", errors));
+    throw ExceptionGroup("unhandled errors in a TaskGroup", errors);
   if (group->cancelled)
-    co_return std::make_exception_ptr(
-        std::system_error(asio::error::operation_aborted, "TaskGroup cancelled"));
-  co_return nullptr;
-}
-
-asio::awaitable<bool> close(std::shared_ptr<TaskGroup::State> group) {
-  std::exception_ptr error = co_await join(group);
-  if (error) std::rethrow_exception(error);  // replaces the scope's own error, if any
+    throw std::system_error(asio::error::operation_aborted, "TaskGroup cancelled");
   co_return false;
 }
 
@@ -204,77 +200,31 @@ asio::awaitable<bool> close(std::shared_ptr<TaskGroup::State> group) {
 
 lesson021::Exit TaskGroup::exit() const {
   // A plain lambda calling a coroutine with its captures as parameters (lesson 021).
-  return [group = state_](std::exception_ptr) { return close(group); };
+  return [group = state_](std::exception_ptr) { return join(group); };
 }
-
-// -------------------------------------------------------------------------------------- Stop
-
-struct Stop::State {
-  explicit State(asio::any_io_executor executor) : timer(executor) {
-    timer.expires_at(asio::steady_timer::time_point::max());  // only request() ends a wait
-  }
-  asio::steady_timer timer;
-  bool requested = false;
-};
-
-Stop::Stop(asio::any_io_executor executor) : state_(std::make_shared<State>(executor)) {}
-
-void Stop::request() const {
-  if (state_->requested) return;
-  state_->requested = true;
-  state_->timer.cancel();  // wakes every wait()
-}
-
-bool Stop::requested() const { return state_->requested; }
-
-asio::awaitable<void> Stop::wait() const {
-  auto state = state_;
-  while (!state->requested) {
-    auto [error] = co_await state->timer.async_wait(compat::as_tuple(asio::use_awaitable));
-    // Aborted and not requested: it was the awaiting coroutine that was cancelled.
-    if (error && !state->requested) throw std::system_error(error, "Stop::wait()");
-  }
-}
-
-const char* to_string(Ending ending) {
-  switch (ending) {
-    case Ending::finished: return "finished";
-    case Ending::clean: return "clean";
-    case Ending::forced: return "forced";
-  }
-  return "?";
-}
-
-int exit_code(Ending ending) { return ending == Ending::forced ? 1 : 0; }
 
 // ------------------------------------------------------------------------------- JobService
 
 struct JobService::State {
-  State(asio::any_io_executor executor, int count) : wakeup(executor), workers(count) {
-    wakeup.expires_at(asio::steady_timer::time_point::max());
-  }
-  asio::steady_timer wakeup;  // cancelled on each submit and on the Stop: idle workers look
+  explicit State(int count) : workers(count) {}
   int workers;
-  std::deque<Job> queue;
-  std::optional<Stop> stop;  // run()'s
+  lesson010::Queue<Job> queue;  // unbounded; shut down on the Stop: gets drain it, then throw
   Ledger ledger;
 };
 
-JobService::JobService(asio::any_io_executor executor, int workers)
-    : state_(std::make_shared<State>(executor, workers)) {}
+JobService::JobService(int workers) : state_(std::make_shared<State>(workers)) {}
 
 const Ledger& JobService::ledger() const { return state_->ledger; }
 
 bool JobService::submit(Job job) const {
-  auto& state = *state_;
-  if (state.stop && state.stop->requested()) {
-    state.ledger.rejected.push_back(job.id);
+  try {
+    state_->queue.try_put(job);
+  } catch (const lesson010::QueueShutDown&) {
+    state_->ledger.rejected.push_back(job.id);
     tut::log("service", "job {} rejected: shutting down", job.id);
     return false;
   }
-  state.ledger.accepted.push_back(job.id);
-  state.queue.push_back(job);
-  state.wakeup.cancel();
+  state_->ledger.accepted.push_back(job.id);
   return true;
 }
 
@@ -285,49 +235,44 @@ asio::awaitable<void> worker(std::string name, std::shared_ptr<JobService::State
   std::exception_ptr error;
   try {
     for (;;) {
-      if (!state->queue.empty()) {
-        job = state->queue.front();
-        state->queue.pop_front();
-        tut::log(name, "job {} started ({})", job->id, tut::seconds(job->duration));
-        asio::steady_timer work(co_await asio::this_coro::executor, job->duration);
-        co_await work.async_wait(asio::use_awaitable);
-        state->ledger.done.push_back(job->id);
-        tut::log(name, "job {} done", job->id);
-        job.reset();
-      } else if (state->stop->requested()) {
-        tut::log(name, "no job left: stopping");
-        co_return;
-      } else {  // idle until a submit() or the Stop; a cancellation throws at the next await
-        co_await state->wakeup.async_wait(compat::as_tuple(asio::use_awaitable));
-      }
+      job = co_await state->queue.get();
+      tut::log(name, "job {} started ({})", job->id, tut::seconds(job->duration));
+      asio::steady_timer work(co_await asio::this_coro::executor, job->duration);
+      co_await work.async_wait(asio::use_awaitable);
+      state->ledger.done.push_back(job->id);
+      tut::log(name, "job {} done", job->id);
+      job.reset();
     }
+  } catch (const lesson010::QueueShutDown&) {  // after the Stop, once the queue is empty
+    tut::log(name, "no job left: stopping");
   } catch (...) {
     error = std::current_exception();
   }
+  if (!error) co_return;
   // Cancelled (or failed): report the job it held and the ones still queued, never drop one.
   if (job) {
     state->ledger.cancelled.push_back(job->id);
     tut::log(name, "job {} cancelled", job->id);
   }
-  for (; !state->queue.empty(); state->queue.pop_front()) {
-    state->ledger.cancelled.push_back(state->queue.front().id);
-    tut::log(name, "job {} cancelled before it started", state->queue.front().id);
+  while (!state->queue.empty()) {
+    int id = state->queue.try_get().id;
+    state->ledger.cancelled.push_back(id);
+    tut::log(name, "job {} cancelled before it started", id);
   }
   std::rethrow_exception(error);
 }
 
-asio::awaitable<void> wake_on_stop(Stop stop, std::shared_ptr<JobService::State> state) {
+asio::awaitable<void> shut_down_on(Stop stop, std::shared_ptr<JobService::State> state) {
   co_await stop.wait();
-  state->wakeup.cancel();  // idle workers see the Stop and end
+  state->queue.shutdown();  // asyncio 3.13's Queue.shutdown(): submit() now rejects
 }
 
 }  // namespace
 
 asio::awaitable<void> JobService::run(TaskGroup tasks, Stop stop) {
-  state_->stop = stop;
   for (int i = 1; i <= state_->workers; ++i)
     tasks.spawn(worker("worker-" + std::to_string(i), state_));
-  tasks.spawn(wake_on_stop(stop, state_));
+  tasks.spawn(shut_down_on(stop, state_));
   co_return;
 }
 

@@ -2,21 +2,15 @@
 // file and how_it_is_built.cpp at this lesson: task_group.hpp says what a TaskGroup promises,
 // shutdown.cpp and the demo show it in use. The machinery is lesson 005's (a
 // cancellation_signal per child, bound to its co_spawn; a terminal cancellation aborts the
-// operation it waits in) and lesson 021's (throw_if_cancelled off around a wait that must
-// finish). A child's life: admit() registers it, co_spawn starts it with its signal bound to
-// the completion handler, ended() records how it ended; a failure aborts the group (a terminal
-// cancellation emitted on every other child and on the body); the group's exit waits until none
-// is left.
-//
-// More differences from asyncio, and why:
-// - spawn() on a group that is shutting down throws operation_aborted, a cancellation, not
-//   asyncio's RuntimeError: a cancelled Asio coroutine runs on until its next co_await, so a
-//   child cancelled by the abort may still call spawn(); it then ends as cancelled, where a
-//   RuntimeError would add a failure that asyncio (which stops it at once) never sees.
-// - A parent already cancelled when it reaches `co_await with_task_group(...)` (with
-//   throw_if_cancelled on, the default) throws operation_aborted before the body runs; asyncio
-//   would run the body up to its first await. Either way no child is left behind.
-// - A Child handle may outlive the group: it shares the child's state.
+// operation it waits in), lesson 007's Event (wakes whoever waits for a child or the group)
+// and lesson 021's (throw_if_cancelled off around a wait that must finish). A child's life:
+// admit() registers it, co_spawn starts it with its signal bound to the completion handler,
+// ended() records how it ended; a failure aborts the group (a terminal cancellation emitted on
+// every other child and on the body); the group's exit waits until none is left.
+// One more difference from asyncio: a parent already cancelled when it reaches `co_await
+// with_task_group(...)` (with throw_if_cancelled on, the default) throws operation_aborted
+// before the body runs; asyncio would run the body up to its first await. Either way no child
+// is left behind.
 #pragma once
 
 #include <cstdint>
@@ -26,19 +20,17 @@
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
-#include <asio/steady_timer.hpp>
 
+#include "async_event.hpp"  // lesson 007
 #include "task_group.hpp"
 
 namespace lesson022 {
 
 /// What the group knows about one child; the cancellation signal is bound to its co_spawn.
 struct ChildState {
-  explicit ChildState(const asio::any_io_executor& executor);
+  explicit ChildState(const asio::any_io_executor& executor) : ended(executor) {}
   asio::cancellation_signal signal;
-  // Wakes Child::wait() by being destroyed when the child ends: like every Asio I/O object it
-  // must not outlive its io_context, and a Child handle may (to read result() later).
-  std::optional<asio::steady_timer> ended;
+  lesson007::Event ended;  // set when the child has ended: wakes Child::wait()
   std::uint64_t number = 0;  // spawn order: siblings are cancelled in that order
   bool done = false;
   bool is_body = false;
@@ -53,6 +45,7 @@ struct Child<T>::State : ChildState {
 
 bool is_cancelled(const ChildState& child);
 asio::awaitable<void> wait_for(std::shared_ptr<ChildState> child);
+ExceptionGroup as_group(std::exception_ptr error);  // a plain exception: in a group of its own
 
 // The group's bookkeeping (how_it_is_built.cpp).
 const asio::any_io_executor& executor_of(const TaskGroup::State& group);
@@ -69,14 +62,10 @@ bool Child<T>::cancel() const {
 }
 
 template <typename T>
-bool Child<T>::done() const {
-  return state_->done;
-}
+bool Child<T>::done() const { return state_->done; }
 
 template <typename T>
-bool Child<T>::cancelled() const {
-  return is_cancelled(*state_);
-}
+bool Child<T>::cancelled() const { return is_cancelled(*state_); }
 
 template <typename T>
 T Child<T>::result() const {
@@ -127,25 +116,12 @@ std::exception_ptr except_star(std::exception_ptr error, Handler handler) {
   auto [matched, rest] = split<E>(std::move(error));
   if (!matched) return rest;
   try {
-    std::rethrow_exception(matched);
-  } catch (const ExceptionGroup& group) {
-    try {
-      handler(group);
-      return rest;
-    } catch (...) {
-      if (!rest) throw;
-      throw ExceptionGroup("", {std::current_exception(), rest});
-    }
-  } catch (...) {  // a plain E: the handler still receives a group
-    ExceptionGroup group("", {matched});
-    try {
-      handler(group);
-      return rest;
-    } catch (...) {
-      if (!rest) throw;
-      throw ExceptionGroup("", {std::current_exception(), rest});
-    }
+    handler(as_group(matched));
+  } catch (...) {
+    if (!rest) throw;
+    throw ExceptionGroup("", {std::current_exception(), rest});
   }
+  return rest;
 }
 
 }  // namespace lesson022

@@ -1,16 +1,15 @@
 // How it is built (lesson 022, optional): the demonstration's small service. A learner can
 // skip this file at this lesson: what it does shows in the demo's output. It is an ordinary
-// user of run_service() (shutdown.hpp): workers take jobs from a queue until the Stop, then
-// finish the jobs already accepted; submit() rejects new ones once the Stop is requested; a
-// worker that is cancelled reports the job it held and the jobs still queued. Its code is in
-// how_it_is_built.cpp.
+// user of run_service() (shutdown.hpp): workers take jobs from a lesson 010 Queue; the Stop
+// shuts the queue down (asyncio 3.13's Queue.shutdown()), so submit() rejects new jobs and the
+// workers finish the ones accepted; a cancelled worker reports the job it held and the jobs
+// still queued. Its code is in how_it_is_built.cpp.
 #pragma once
 
 #include <chrono>
 #include <memory>
 #include <vector>
 
-#include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 
 #include "shutdown.hpp"
@@ -28,17 +27,15 @@ struct Ledger {
   std::vector<int> accepted, rejected, done, cancelled;
 };
 
-/// A job queue with `workers` worker tasks. A handle: copies share the service (which holds a
-/// timer: the last copy must not outlive the io_context).
+/// A job queue with `workers` worker tasks. A handle: copies share the service.
 class JobService {
  public:
-  JobService(asio::any_io_executor executor, int workers);
-  /// Queues `job` and returns true; once the Stop of run() is requested it returns false
+  explicit JobService(int workers);
+  /// Queues `job` and returns true; once the Stop of run() is seen it returns false
   /// (rejected: the caller knows the job will not run).
   bool submit(Job job) const;
-  /// The Service: spawns the workers and a watcher into `tasks`. After the Stop the workers
-  /// finish every job already accepted, then end. A cancelled worker reports the job it was
-  /// running and the jobs still queued as cancelled. Logs as "worker-<n>".
+  /// The Service: spawns the workers and a task that shuts the queue on the Stop. Logs as
+  /// "worker-<n>".
   asio::awaitable<void> run(TaskGroup tasks, Stop stop);
   const Ledger& ledger() const;
 

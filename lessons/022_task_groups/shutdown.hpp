@@ -2,52 +2,48 @@
 //
 //   asyncio                                          C++ (this header)
 //   loop.add_signal_handler(SIGTERM, stop.set)       run_service() waits on an asio::signal_set
-//   stop = asyncio.Event(); await stop.wait()        Stop: requested(), co_await wait()
-//   async with asyncio.timeout(grace): await tasks   the grace period, then child.cancel()
+//   stop = asyncio.Event(); await stop.wait()        Stop (lesson 007's Event): co_await wait()
+//   loop.call_later(grace, service_task.cancel)      a grace timer, then child.cancel()
 //
-// run_service(service, grace): on the first SIGINT or SIGTERM it requests the Stop (the
-// service stops accepting work, its tasks finish what they hold), gives them `grace` to end,
-// then cancels what is left; a second signal cancels at once. It returns how it ended, which
-// exit_code() turns into the process's status. Lesson 012's EchoServer::stop() takes the same
-// steps by hand for one server (close the acceptor, cancel idle reads, a drain timer); here the
-// service only watches a Stop, and "cancel what is left" is one call, because every task of the
-// service runs in one TaskGroup: cancelling the group's parent cancels them all and still
-// waits. The demonstration's service, JobService, is in job_service.hpp (optional reading).
-// Where C++ differs: asyncio's handler is a callback on the loop; Asio's signal_set turns the
-// signal into an ordinary completion on our executor, so no async-signal-safety rules apply.
+// Lesson 012's EchoServer::stop() takes run_service()'s steps by hand for one server (close
+// the acceptor, cancel idle reads, a drain timer); here "cancel what is left" is one call,
+// because every task of the service runs in one TaskGroup: cancelling the group's parent
+// cancels them all and still waits. The demo's service is in job_service.hpp (optional).
+// Where C++ differs: Asio's signal_set turns a signal into an ordinary completion on our
+// executor (asyncio: a callback on the loop), so no async-signal-safety rules apply.
 #pragma once
 
 #include <chrono>
-#include <csignal>
 #include <functional>
 #include <memory>
+#include <utility>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 
+#include "async_event.hpp"  // lesson 007
 #include "task_group.hpp"
 
 namespace lesson022 {
 
 using std::chrono::milliseconds;
 
-/// An asyncio.Event used for one thing: "shutting down". Copies share the flag. Use from the
-/// executor the service runs on; it holds a timer, so (like any Asio I/O object) the last copy
-/// must not outlive the io_context.
+/// The "shutting down" flag: lesson 007's Event (asyncio.Event), behind a handle whose copies
+/// share it, so the service's tasks can each keep one. Use it from the service's executor.
 class Stop {
  public:
-  explicit Stop(asio::any_io_executor executor);
-  /// Sets the flag and wakes every wait(). Later calls do nothing.
-  void request() const;
-  bool requested() const;
-  /// Returns once request() has been called (at once if it has). Throws operation_aborted if
-  /// the awaiting coroutine is cancelled first.
-  asio::awaitable<void> wait() const;
-
-  struct State;
+  explicit Stop(asio::any_io_executor executor)
+      : event_(std::make_shared<lesson007::Event>(std::move(executor))) {}
+  void request() const { event_->set(); }  // wakes every wait(); later calls do nothing
+  bool requested() const { return event_->is_set(); }
+  /// Returns once requested (at once if it is); throws operation_aborted if cancelled first.
+  asio::awaitable<void> wait() const {
+    auto event = event_;  // alive while we wait, whatever becomes of this handle
+    co_await event->wait();
+  }
 
  private:
-  std::shared_ptr<State> state_;
+  std::shared_ptr<lesson007::Event> event_;
 };
 
 /// How run_service() ended.
@@ -56,10 +52,12 @@ enum class Ending {
   clean,     ///< a signal, and every task ended within the grace period
   forced,    ///< a signal, and the grace period ran out (or a second signal): tasks cancelled
 };
-const char* to_string(Ending ending);
+inline const char* to_string(Ending ending) {
+  return ending == Ending::finished ? "finished" : ending == Ending::clean ? "clean" : "forced";
+}
 /// The process status: 0 when every task ended on its own (finished, clean), 1 when work was
 /// cancelled (forced), so a supervisor (systemd, a shell) can tell them apart.
-int exit_code(Ending ending);
+inline int exit_code(Ending ending) { return ending == Ending::forced ? 1 : 0; }
 
 /// A service: spawns its tasks into the group and watches the Stop.
 using Service = std::function<asio::awaitable<void>(TaskGroup, Stop)>;

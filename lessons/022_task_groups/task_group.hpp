@@ -9,7 +9,7 @@
 //   ExceptionGroup, eg.exceptions, eg.split(E)      ExceptionGroup, exceptions(), split<E>()
 //   except* E as eg: handle(eg)                     rest = except_star<E>(error, handle)
 //
-// asyncio.TaskGroup's rules, point by point, all kept here:
+// asyncio.TaskGroup's rules, all kept here:
 // 1. Tasks may be spawned by the body and by any child, also after the body has returned:
 //    the scope ends only when the body and every child have ended.
 // 2. The first failure (an exception that is not a cancellation) cancels every other child
@@ -19,8 +19,7 @@
 // 4. Cancelling the parent (the coroutine awaiting with_task_group) cancels every child and
 //    the body and still waits for them; then the parent's cancellation propagates as
 //    operation_aborted, unless a child failed meanwhile: failures win, as in asyncio.
-// 5. A child's cancellation (child.cancel(), or a child that ends in operation_aborted) is
-//    not a failure.
+// 5. A child's cancellation (child.cancel(), or ending in operation_aborted) is no failure.
 // 6. spawn() on a finished group throws std::runtime_error ("TaskGroup is finished").
 // Where C++ differs (more in how_it_is_built.hpp, which holds the machinery):
 // - `async with` is a function taking the body, built on lesson 021's exit stack; the body
@@ -74,11 +73,10 @@ std::pair<std::exception_ptr, std::exception_ptr> split(
 template <typename E>
 std::pair<std::exception_ptr, std::exception_ptr> split(std::exception_ptr error);
 
-/// `except* E as eg: handler(eg)`. If `error` holds E's, calls handler with an ExceptionGroup
-/// of them (a plain E is wrapped in one with an empty message, as Python does) and returns
-/// the rest, null if nothing is left; chain calls for several clauses, then rethrow what is
-/// left. If the handler throws, its exception is thrown, grouped with the rest if any is
-/// left: ExceptionGroup("", {raised, rest}), Python's rule.
+/// `except* E as eg: handler(eg)`: calls handler with an ExceptionGroup of the E's in `error`
+/// (a plain E wrapped in one, as Python does), if any, and returns the rest (null if none) to
+/// chain the next clause or rethrow. If the handler throws, that is thrown, grouped with the
+/// rest if any is left: ExceptionGroup("", {raised, rest}), Python's rule.
 template <typename E, typename Handler>
 std::exception_ptr except_star(std::exception_ptr error, Handler handler);
 
@@ -115,13 +113,9 @@ Result with_task_group(Body body);  // below
 /// by value (a coroutine parameter by reference would dangle). Made by with_task_group().
 class TaskGroup {
  public:
-  /// tg.create_task(task): starts `task` now as a child. Throws std::system_error
-  /// (operation_aborted) if the group is shutting down (a failure happened, or the parent was
-  /// cancelled), std::runtime_error if it has finished.
+  /// tg.create_task(task): starts `task` now as a child; throws as rules 2 and 6 say.
   template <typename T>
-  Child<T> spawn(asio::awaitable<T> task) const {
-    return start(std::move(task), false);
-  }
+  Child<T> spawn(asio::awaitable<T> task) const { return start(std::move(task), false); }
   /// Children (and the body) still running.
   std::size_t running() const;
 
@@ -137,9 +131,8 @@ class TaskGroup {
   std::shared_ptr<State> state_;
 };
 
-/// `async with asyncio.TaskGroup() as tg: return await body(tg)`. `body` is called with the
-/// group and returns an asio::awaitable<R>; it runs as a task of its own (so a failure can
-/// cancel it). Returns its value once it and every child have ended; throws an
+/// `async with asyncio.TaskGroup() as tg: return await body(tg)`, where body(tg) returns an
+/// asio::awaitable<R>. Returns its value once it and every child have ended; throws an
 /// ExceptionGroup of the failures, or operation_aborted if the parent was cancelled.
 /// With g++ 12, build the body lambda in a variable first (it stays alive here meanwhile).
 template <typename Body, typename Result>
