@@ -4,8 +4,6 @@
 // writer() (lesson 012's WriteQueue: the only writer, so frames never interleave), keepalive().
 #include "ws.hpp"
 
-#include <algorithm>
-
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/write.hpp>
 #include <fmt/format.h>
@@ -144,7 +142,7 @@ asio::awaitable<void> WebSocket::send(Message message) {
   if (s.close_sent) throw ConnectionClosed(s.code ? s.code : status::abnormal, "closing");
   // Fragments of at most max_frame bytes, pushed together: only control frames may come
   // between them (RFC 6455 5.4), and nothing here can push a data frame in between.
-  const std::size_t step = std::max<std::size_t>(1, s.options.max_frame);
+  const std::size_t step = s.options.max_frame > 0 ? s.options.max_frame : 1;
   std::uint8_t op = message.binary ? opcode::binary : opcode::text;
   std::size_t offset = 0;
   while (message.data.size() - offset > step) {

@@ -92,8 +92,7 @@ class WebSocket {
   /// send(): one message, split into frames of at most max_frame bytes. Waits until written.
   asio::awaitable<void> send(Message message);
   asio::awaitable<void> send_text(std::string text) { return send({false, std::move(text)}); }
-  /// ping(): sends a ping; its pong also proves that the peer is alive.
-  void ping(std::string payload = {});
+  void ping(std::string payload = {});  ///< ping(): its pong also proves the peer is alive
   /// close(code, reason): the closing handshake, then the TCP connection is closed.
   asio::awaitable<void> close(std::uint16_t code = status::normal, std::string reason = {});
   /// Sends the close frame and returns; the coroutine in receive() gets the answer (029).

@@ -63,8 +63,7 @@ std::optional<Message> closed_by_peer(WebSocket::State& s, const std::string& pa
   throw ConnectionClosed(code, s.reason);
 }
 
-// The writer, then the TCP close: shutdown(send) first, then read until the peer closes too.
-// (Closing a socket with unread bytes sends a reset, which can destroy our close frame.)
+// Reads and drops everything until the peer closes (or the socket is closed).
 asio::awaitable<void> drain(std::shared_ptr<WebSocket::State> s) {
   std::array<char, 4096> scratch;
   for (;;) {
@@ -255,17 +254,11 @@ std::string encode_frame(std::uint8_t op, std::string_view payload, bool fin, bo
   std::string frame;
   frame.reserve(payload.size() + 14);
   frame += static_cast<char>((fin ? 0x80 : 0) | op);
-  const char mask_bit = mask ? static_cast<char>(0x80) : 0;
+  const int mask_bit = mask ? 0x80 : 0;
   const std::uint64_t length = payload.size();
-  if (length < 126) {
-    frame += static_cast<char>(mask_bit | static_cast<char>(length));
-  } else if (length <= 0xFFFF) {
-    frame += static_cast<char>(mask_bit | 126);
-    for (int shift = 8; shift >= 0; shift -= 8) frame += static_cast<char>(length >> shift);
-  } else {
-    frame += static_cast<char>(mask_bit | 127);
-    for (int shift = 56; shift >= 0; shift -= 8) frame += static_cast<char>(length >> shift);
-  }
+  const int extra = length < 126 ? 0 : length <= 0xFFFF ? 2 : 8;  // bytes of a longer length
+  frame += static_cast<char>(mask_bit | (extra == 0 ? length : extra == 2 ? 126 : 127));
+  for (int i = extra - 1; i >= 0; --i) frame += static_cast<char>(length >> (8 * i));
   if (!mask) return frame.append(payload);
   const std::string key = random_bytes(4);
   frame += key;
@@ -276,9 +269,7 @@ std::string encode_frame(std::uint8_t op, std::string_view payload, bool fin, bo
 }
 
 std::string close_payload(std::uint16_t code, std::string_view reason) {
-  std::string payload;
-  payload += static_cast<char>(code >> 8);
-  payload += static_cast<char>(code & 0xFF);
+  std::string payload{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)};
   return payload.append(reason.substr(0, 123));
 }
 
@@ -337,14 +328,11 @@ std::string HttpHead::header(const std::string& name) const {
 }
 
 bool HttpHead::has_token(const std::string& name, std::string_view token) const {
-  std::string_view value = headers.count(name) ? std::string_view(headers.at(name)) : "";
-  while (!value.empty()) {
-    const auto comma = value.find(',');
-    if (lower(trim(value.substr(0, comma))) == lower(token)) return true;
-    if (comma == std::string_view::npos) break;
-    value.remove_prefix(comma + 1);
-  }
-  return false;
+  // "keep-alive, Upgrade" becomes ",keep-alive,upgrade," in which to find ",upgrade,".
+  std::string list = "," + lower(header(name)) + ",";
+  std::erase(list, ' ');
+  std::erase(list, '\t');
+  return list.find("," + lower(token) + ",") != std::string::npos;
 }
 
 std::optional<HttpHead> parse_head(std::string_view head) {

@@ -1,8 +1,9 @@
 // How it is built: lesson 026's machinery, which a learner can skip: the frame format (encode,
 // decode, masking), UTF-8 validation, the handshake's SHA-1 + base64 (OpenSSL's libcrypto),
-// the HTTP heads, the connection's State, its writer and TCP close, start_close() and abort()
-// (for project 029), and the server's sessions (with the page for a browser). ws.cpp holds
-// the protocol itself: the handshake, the message loop, the closing handshake, the keepalive.
+// the HTTP heads, the connection's State and start() (its writer and TCP close, the 1001 of a
+// dropped handle), the checks of a peer's close frame, start_close() and abort() (for project
+// 029), and the server's sessions (with the page for a browser). ws.cpp holds the protocol:
+// the handshake, the message loop, the closing handshake, the keepalive.
 // The WriteQueue and LineClient are lesson 012's, `a || b` is lesson 004's, sleep() 014's.
 #pragma once
 
@@ -83,8 +84,7 @@ asio::awaitable<void> read_head(tcp::socket& socket, std::string& head, std::str
 /// bytes sends a reset, which can destroy the close frame just written).
 asio::awaitable<void> writer(std::shared_ptr<WebSocket::State> state);
 
-/// Defined in ws.cpp: the keepalive; the RFC's answer to a violation (a close frame with
-/// `code` unless it is 1006, the TCP close, ConnectionClosed thrown).
+/// Defined in ws.cpp: the keepalive, and fail(), the RFC's answer to a violation.
 asio::awaitable<void> keepalive(std::shared_ptr<WebSocket::State> state);
 [[noreturn]] void fail(WebSocket::State& state, std::uint16_t code, const std::string& reason);
 /// The peer's close frame: checked (1002, 1007), answered with its code, the TCP connection
