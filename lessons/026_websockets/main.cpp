@@ -1,24 +1,20 @@
 // Lesson 026 demo: a WebSocket echo server and its clients on 127.0.0.1, in this process.
 // Part 1: the handshake, text and binary messages with 7-, 16- and 64-bit lengths, a message
 // sent in fragments, the closing handshake, and a message over the server's limit (1009).
-// Part 2: a peer that vanishes (it stops answering) is found by the server's ping timeout.
+// Part 2: a peer that stops reading (it answers no ping) is found by the server's ping timeout.
 // --serve PORT keeps the server up for a browser or Python's websockets client.
 #include <cstdio>
 #include <cstring>
 #include <string>
 
-#include <asio/co_spawn.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
-#include <asio/signal_set.hpp>
 #include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
-#include <asio/write.hpp>
 #include <fmt/format.h>
 
 #include "log.hpp"
 #include "run.hpp"
+#include "timeouts.hpp"  // lesson 014: sleep()
 #include "ws.hpp"
-#include "ws_how_it_is_built.hpp"  // random_key(), read_head(): the silent peer's handshake
 
 using namespace std::chrono_literals;
 using namespace asio::experimental::awaitable_operators;
@@ -89,7 +85,8 @@ asio::awaitable<void> part1() {
   co_await (std::move(serving) && std::move(talking));
 }
 
-// A peer that completes the handshake, then never reads again: it answers no ping.
+// A peer that connects, then never calls receive(): nothing reads its socket, so nothing
+// answers the server's ping.
 asio::awaitable<void> part2() {
   auto executor = co_await asio::this_coro::executor;
   Options keepalive;
@@ -98,18 +95,10 @@ asio::awaitable<void> part2() {
   WebSocketServer server(executor, {asio::ip::make_address("127.0.0.1"), 0}, logged_echo, keepalive);
   auto serving = server.serve();
   auto silent_peer = [](WebSocketServer& s) -> asio::awaitable<void> {
-    tcp::socket socket(co_await asio::this_coro::executor);
-    co_await socket.async_connect({asio::ip::make_address("127.0.0.1"), s.port()}, asio::use_awaitable);
-    const std::string request = "GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                                "Connection: Upgrade\r\nSec-WebSocket-Key: " + random_key() +
-                                "\r\nSec-WebSocket-Version: 13\r\n\r\n";
-    co_await asio::async_write(socket, asio::buffer(request), asio::use_awaitable);
-    std::string head, rest;
-    co_await read_head(socket, head, rest);
-    tut::log("peer", "handshake done; from now on it reads nothing and answers nothing");
-    std::string ignored;  // what the server sends (its ping) until it closes the connection
-    auto reading = asio::async_read(socket, asio::dynamic_buffer(ignored), no_throw);
-    co_await std::move(reading);  // ends with an error: the server closed the connection
+    auto peer = co_await WebSocket::connect("127.0.0.1", std::to_string(s.port()), "/echo");
+    tut::log("peer", "connected; it never calls receive(), so it answers no ping");
+    co_await lesson014::sleep(1s);  // the server gives up at 0.4 s
+    peer.abort();
     s.stop();
   };
   auto vanishing = silent_peer(server);
@@ -123,14 +112,7 @@ int serve_forever(unsigned short port) {
     fmt::print("serving ws://127.0.0.1:{}/ (echo) and http://127.0.0.1:{}/ (a page that echoes "
                "through a WebSocket); Ctrl-C stops\n", server.port(), server.port());
     std::fflush(stdout);
-    asio::signal_set signals(executor, SIGINT, SIGTERM);
-    auto stop_on_signal = [](asio::signal_set& set, WebSocketServer& s) -> asio::awaitable<void> {
-      co_await set.async_wait(asio::use_awaitable);
-      s.stop();
-    };
-    auto serving = server.serve();
-    auto stopping = stop_on_signal(signals, server);
-    co_await (std::move(serving) && std::move(stopping));
+    co_await server.serve();  // until Ctrl-C ends the process
     co_return 0;
   }());
 }

@@ -1,4 +1,4 @@
-# Lesson 026's extra build rule: OpenSSL's libcrypto, for the SHA-1 of the WebSocket handshake,
+# Lesson 026's extra build rule: OpenSSL's libcrypto (the handshake's SHA-1 and base64),
 # linked into this lesson only (Debian: libssl-dev, which ./tutorial installs). Without it,
 # configuring stops here with what to install.
 find_package(OpenSSL)

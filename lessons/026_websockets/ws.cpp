@@ -1,17 +1,14 @@
 // Lesson 026: WebSockets. The handshake (an HTTP upgrade), the message loop (receive(): frames
-// into messages, the protocol's rules with the close code each violation gets), the closing
-// handshake, and the keepalive. Per connection three coroutines share one State: whoever calls
-// receive() (the only reader), writer() (lesson 012's WriteQueue: the only writer), keepalive().
+// into messages, each violation closed with its code), the closing handshake, the keepalive.
+// Per connection three coroutines share one State: whoever calls receive() (the only reader),
+// writer() (lesson 012's WriteQueue: the only writer, so frames never interleave), keepalive().
 #include "ws.hpp"
 
-#include <algorithm>
-
-#include <asio/co_spawn.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/write.hpp>
 #include <fmt/format.h>
 
-#include "run.hpp"
+#include "timeouts.hpp"            // lesson 014: sleep()
 #include "ws_how_it_is_built.hpp"  // frames, UTF-8, SHA-1 + base64, HTTP heads, State
 
 namespace lesson026 {
@@ -22,7 +19,8 @@ using namespace asio::experimental::awaitable_operators;
 
 asio::awaitable<WebSocket> WebSocket::connect(std::string host, std::string port,
                                               std::string path, Options options) {
-  tcp::socket socket = co_await tcp_connect(host, port);  // throws HandshakeError
+  auto tcp_client = co_await lesson012::LineClient::connect(host, port);  // resolve, connect
+  tcp::socket socket = std::move(tcp_client.socket());
 
   // The client's half: a GET with Upgrade and a random key...
   const std::string key = random_key();
@@ -60,9 +58,8 @@ asio::awaitable<WebSocket> WebSocket::accept(tcp::socket socket, std::string hea
   co_return start(std::move(socket), std::move(rest), false, options);
 }
 
-// The keepalive: a ping every ping_interval; no pong within ping_timeout means the peer is
-// gone (a pulled cable sends no FIN: a read would wait forever). Closing the socket ends the
-// read in receive(), which reports the reason.
+// A ping every ping_interval; no pong within ping_timeout means the peer is gone (a pulled
+// cable sends no FIN: a read would wait forever). Closing the socket ends receive()'s read.
 asio::awaitable<void> keepalive(std::shared_ptr<WebSocket::State> s) {
   while (!s->finished) {
     s->keepalive_timer.expires_after(s->options.ping_interval);
@@ -80,30 +77,12 @@ asio::awaitable<void> keepalive(std::shared_ptr<WebSocket::State> s) {
   }
 }
 
-WebSocket WebSocket::start(tcp::socket socket, std::string rest, bool client, Options options) {
-  auto state = std::make_shared<State>(std::move(socket), std::move(rest), client, options);
-  auto executor = state->socket.get_executor();
-  asio::co_spawn(executor, writer(state), tut::rethrow);
-  asio::co_spawn(executor, keepalive(state), tut::rethrow);
-  // The handles share one more pointer whose deleter runs when the last handle is gone: a
-  // connection nobody can use any more says goodbye (1001) instead of leaking its writer.
-  std::shared_ptr<State> handle(state.get(), [state](State*) {
-    if (!state->close_sent) {
-      state->close_sent = true;
-      state->send_frame(opcode::close, close_payload(status::going_away, ""));
-    }
-    state->finish();
-  });
-  return WebSocket(std::move(handle));
-}
-
 // ---------------------------------------------------------------------- the message loop
 
-void WebSocket::fail(State& s, std::uint16_t code, const std::string& reason) {
-  if (!s.close_sent) {  // the RFC's answer: a close frame with the code, then the TCP close
-    s.close_sent = true;
-    s.send_frame(opcode::close, close_payload(code, reason));
-  }
+// The RFC's answer to a violation: a close frame with the code (not 1006: the connection is
+// gone), then the TCP close.
+void fail(WebSocket::State& s, std::uint16_t code, const std::string& reason) {
+  if (code != status::abnormal) s.send_close(close_payload(code, reason));
   s.code = code;
   s.reason = reason;
   s.finish();
@@ -118,20 +97,13 @@ asio::awaitable<std::optional<Message>> WebSocket::receive() {
   bool in_message = false;  // between the first frame of a fragmented message and its last
   for (;;) {
     Frame frame;
-    std::uint16_t error_code = 0;
-    std::string error;
     try {
       frame = co_await read_frame(s.socket, s.buffer, s.options.max_message - message.data.size());
     } catch (const ProtocolError& e) {  // reserved bits, a long control frame, too big
-      error_code = e.code;
-      error = e.what();
-    } catch (const std::system_error& e) {  // no close frame: 1006, never sent on the wire
-      s.code = status::abnormal;
-      s.reason = s.lost.empty() ? fmt::format("connection lost: {}", e.code().message()) : s.lost;
-      s.finish();
-      throw ConnectionClosed(s.code, s.reason);
+      fail(s, e.code, e.what());
+    } catch (const std::system_error& e) {  // no close frame: the connection just ended
+      fail(s, status::abnormal, s.lost.empty() ? "connection lost: " + e.code().message() : s.lost);
     }
-    if (error_code != 0) fail(s, error_code, error);
     // RFC 6455 5.1: a client masks every frame, a server none.
     if (frame.masked != !s.client)
       fail(s, status::protocol_error, s.client ? "masked frame from the server"
@@ -143,11 +115,8 @@ asio::awaitable<std::optional<Message>> WebSocket::receive() {
       case opcode::pong:
         ++s.pongs;  // proof of life for keepalive()
         continue;
-      case opcode::close: {
-        auto closing = closed_by_peer(std::move(frame.payload));
-        auto result = co_await std::move(closing);
-        co_return result;
-      }
+      case opcode::close:
+        co_return closed_by_peer(s, frame.payload);
       case opcode::text:
       case opcode::binary:
         if (in_message) fail(s, status::protocol_error, "new message inside a fragmented one");
@@ -168,38 +137,12 @@ asio::awaitable<std::optional<Message>> WebSocket::receive() {
   }
 }
 
-// The peer sent a close frame: answer with the same code, then close the TCP connection.
-asio::awaitable<std::optional<Message>> WebSocket::closed_by_peer(std::string payload) {
-  State& s = *state_;
-  std::uint16_t code = status::no_status;
-  if (payload.size() == 1) fail(s, status::protocol_error, "close frame of one byte");
-  if (payload.size() >= 2) {
-    code = static_cast<std::uint16_t>((static_cast<std::uint8_t>(payload[0]) << 8) |
-                                      static_cast<std::uint8_t>(payload[1]));
-    if (!valid_close_code(code)) fail(s, status::protocol_error, fmt::format("bad close code {}", code));
-    if (!valid_utf8(std::string_view(payload).substr(2)))
-      fail(s, status::invalid_data, "invalid UTF-8 in the close reason");
-  }
-  s.close_received = true;
-  s.code = code;
-  s.reason = payload.size() > 2 ? payload.substr(2) : "";
-  if (!s.close_sent) {
-    s.close_sent = true;
-    s.send_frame(opcode::close, payload.size() >= 2 ? close_payload(code, "") : "");
-  }
-  s.finish();
-  // websockets: ConnectionClosedOK for 1000, 1001 and no code; ConnectionClosedError else.
-  if (code == status::normal || code == status::going_away || code == status::no_status)
-    co_return std::nullopt;
-  throw ConnectionClosed(code, s.reason);
-}
-
 asio::awaitable<void> WebSocket::send(Message message) {
   State& s = *state_;
   if (s.close_sent) throw ConnectionClosed(s.code ? s.code : status::abnormal, "closing");
   // Fragments of at most max_frame bytes, pushed together: only control frames may come
   // between them (RFC 6455 5.4), and nothing here can push a data frame in between.
-  const std::size_t step = std::max<std::size_t>(1, s.options.max_frame);
+  const std::size_t step = s.options.max_frame > 0 ? s.options.max_frame : 1;
   std::uint8_t op = message.binary ? opcode::binary : opcode::text;
   std::size_t offset = 0;
   while (message.data.size() - offset > step) {
@@ -212,23 +155,22 @@ asio::awaitable<void> WebSocket::send(Message message) {
   if (error) throw ConnectionClosed(status::abnormal, "connection lost: " + error.message());
 }
 
-void WebSocket::ping(std::string payload) { state_->send_frame(opcode::ping, payload.substr(0, 125)); }
-
 // --------------------------------------------------------------------- the closing handshake
 
 asio::awaitable<void> WebSocket::close(std::uint16_t code, std::string reason) {
-  auto s = state_;
-  if (s->finished) co_return;
-  if (!s->close_sent) {
-    s->close_sent = true;
-    s->send_frame(opcode::close, close_payload(code, reason));
-    s->code = code;
-    s->reason = reason;
-  }
-  auto peer_answer = await_close_frame(s);
-  auto deadline = pause_for(s->options.close_timeout);
-  co_await (std::move(peer_answer) || std::move(deadline));
-  s->finish();
+  if (state_->finished) co_return;
+  start_close(code, std::move(reason));
+  // Until the peer's close frame (messages still on their way are dropped), or close_timeout.
+  auto until_answer = [](WebSocket ws) -> asio::awaitable<void> {
+    try {
+      for (auto message = co_await ws.receive(); message;) message = co_await ws.receive();
+    } catch (const ConnectionClosed&) {  // the peer answered with an error code, or vanished
+    }
+  };
+  auto answer = until_answer(*this);
+  auto deadline = lesson014::sleep(state_->options.close_timeout);
+  co_await (std::move(answer) || std::move(deadline));
+  state_->finish();
 }
 
 asio::awaitable<void> echo(WebSocket websocket) {

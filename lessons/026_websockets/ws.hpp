@@ -1,5 +1,5 @@
-// Lesson 026: WebSockets (RFC 6455), a client and a server over the same TCP streams, the
-// C++ spelling of Python's `websockets` library:
+// Lesson 026: WebSockets (RFC 6455), a client and a server, the C++ spelling of Python's
+// `websockets` library:
 //
 //     async def echo(websocket):
 //         async for message in websocket:
@@ -13,11 +13,8 @@
 // text/binary messages (maybe fragmented), ping/pong, and a closing handshake with a status.
 //
 // Where C++ differs from `websockets`:
-// - The library runs a reader task and a keepalive task per connection behind your back; here
-//   they are visible: receive() is the one reader, the WriteQueue of lesson 012 the one writer
-//   (a pong, a ping and a message must never interleave their bytes), keepalive() the pinger.
-//   websockets reads ahead into a queue (max_queue) and so answers pings while you are busy;
-//   here pings are answered inside receive(): a peer that stops calling it stops answering.
+// - receive() is the one reader and answers pings: a peer that stops calling it stops
+//   answering (websockets reads ahead into a queue, max_queue, and answers while you are busy).
 // - recv() raises ConnectionClosedOK / ConnectionClosedError; receive() returns std::nullopt
 //   after a clean closing handshake and throws ConnectionClosed (with the code) otherwise.
 // - No extensions (permessage-deflate) and no subprotocols: the client does not offer them.
@@ -40,19 +37,17 @@ namespace lesson026 {
 using asio::ip::tcp;
 using std::chrono::milliseconds;
 
-/// The status codes of RFC 6455 section 7.4.1 that this lesson sends.
+/// RFC 6455 7.4.1's status codes. Never sent: 1005 (a close frame without a code) and 1006
+/// (the TCP connection just ended).
 namespace status {
 inline constexpr std::uint16_t normal = 1000, going_away = 1001, protocol_error = 1002,
-                               invalid_data = 1007, too_big = 1009, internal_error = 1011,
-                               no_status = 1005,  ///< a close frame without a code
-                               abnormal = 1006;   ///< never sent: the TCP connection just ended
+    no_status = 1005, abnormal = 1006, invalid_data = 1007, too_big = 1009, internal_error = 1011;
 }  // namespace status
 
 struct Options {
   std::size_t max_message = 1 << 20;  ///< max_size: a longer message is closed with 1009
   std::size_t max_frame = 1 << 20;    ///< send() splits longer messages into fragments
-  /// ping_interval / ping_timeout: a peer that answers no ping within the timeout is gone.
-  milliseconds ping_interval{20'000}, ping_timeout{20'000};
+  milliseconds ping_interval{20'000}, ping_timeout{20'000};  ///< no pong in time: gone (1006)
   milliseconds close_timeout{5'000};  ///< how long close() waits for the peer's close frame
 };
 
@@ -70,7 +65,8 @@ struct ConnectionClosed : std::runtime_error {
   std::string reason;
 };
 
-/// The HTTP upgrade failed (not a 101, a wrong Sec-WebSocket-Accept, a refused connection).
+/// The HTTP upgrade failed (not a 101, a wrong Sec-WebSocket-Accept). A refused TCP
+/// connection is lesson 012's std::system_error "cannot connect to HOST:PORT".
 struct HandshakeError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
@@ -96,8 +92,7 @@ class WebSocket {
   /// send(): one message, split into frames of at most max_frame bytes. Waits until written.
   asio::awaitable<void> send(Message message);
   asio::awaitable<void> send_text(std::string text) { return send({false, std::move(text)}); }
-  /// ping(): sends a ping; its pong also proves that the peer is alive.
-  void ping(std::string payload = {});
+  void ping(std::string payload = {});  ///< ping(): its pong also proves the peer is alive
   /// close(code, reason): the closing handshake, then the TCP connection is closed.
   asio::awaitable<void> close(std::uint16_t code = status::normal, std::string reason = {});
   /// Sends the close frame and returns; the coroutine in receive() gets the answer (029).
@@ -106,21 +101,16 @@ class WebSocket {
   void abort();
 
   std::uint16_t close_code() const;  ///< the code received (or sent, on an error); 0 if open
-  std::string close_reason() const;
-  bool is_client() const;
 
  private:
   explicit WebSocket(std::shared_ptr<State> state) : state_(std::move(state)) {}
   static WebSocket start(tcp::socket socket, std::string rest, bool client, Options options);
-  [[noreturn]] static void fail(State& state, std::uint16_t code, const std::string& reason);
-  asio::awaitable<std::optional<Message>> closed_by_peer(std::string payload);
   std::shared_ptr<State> state_;
 };
 
 /// websockets.serve(handler, host, port): each upgrade request becomes a WebSocket handed to
-/// `handler`; a plain GET / gets the little HTML page whose script echoes through a WebSocket
-/// (for a browser). Construct it (it listens at once), co_await serve(), stop() from anywhere
-/// on its executor.
+/// `handler`; a plain GET / gets a little HTML page whose script echoes through a WebSocket.
+/// Construct it (it listens at once), co_await serve(), stop() from anywhere on its executor.
 class WebSocketServer {
  public:
   using Handler = std::function<asio::awaitable<void>(WebSocket)>;

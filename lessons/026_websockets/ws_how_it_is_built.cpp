@@ -8,7 +8,6 @@
 #include <system_error>
 
 #include <asio/co_spawn.hpp>
-#include <asio/connect.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/read.hpp>
 #include <asio/read_until.hpp>
@@ -18,37 +17,53 @@
 #include <openssl/evp.h>
 
 #include "run.hpp"
+#include "timeouts.hpp"  // lesson 014: sleep()
 
 namespace lesson026 {
 
 using namespace asio::experimental::awaitable_operators;
-
-asio::awaitable<void> pause_for(milliseconds delay) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, delay);
-  co_await timer.async_wait(no_throw);
-}
 
 // ------------------------------------------------ the connection's plumbing (ws.cpp uses it)
 
 ConnectionClosed::ConnectionClosed(std::uint16_t c, const std::string& why)
     : std::runtime_error(fmt::format("connection closed: {} {}", c, why)), code(c), reason(why) {}
 
-// Reads until the peer's close frame (messages that were still on their way are dropped).
-asio::awaitable<void> await_close_frame(std::shared_ptr<WebSocket::State> s) {
-  while (!s->close_received) {
-    Frame frame;
-    try {
-      frame = co_await read_frame(s->socket, s->buffer, s->options.max_message);
-    } catch (const std::exception&) {
-      co_return;  // an error or the end: nothing more will come
-    }
-    if (frame.opcode == opcode::close) s->close_received = true;
-    if (frame.opcode == opcode::ping) s->send_frame(opcode::pong, frame.payload);
-  }
+WebSocket WebSocket::start(tcp::socket socket, std::string rest, bool client, Options options) {
+  auto state = std::make_shared<State>(std::move(socket), std::move(rest), client, options);
+  auto executor = state->socket.get_executor();
+  asio::co_spawn(executor, writer(state), tut::rethrow);
+  asio::co_spawn(executor, keepalive(state), tut::rethrow);
+  // The handles share one more pointer whose deleter runs when the last handle is gone: a
+  // connection nobody can use any more says goodbye (1001) instead of leaking its writer.
+  std::shared_ptr<State> handle(state.get(), [state](State*) {
+    state->send_close(close_payload(status::going_away, ""));
+    state->finish();
+  });
+  return WebSocket(std::move(handle));
 }
 
-// The writer, then the TCP close: shutdown(send) first, then read until the peer closes too.
-// (Closing a socket with unread bytes sends a reset, which can destroy our close frame.)
+std::optional<Message> closed_by_peer(WebSocket::State& s, const std::string& payload) {
+  std::uint16_t code = status::no_status;
+  if (payload.size() == 1) fail(s, status::protocol_error, "close frame of one byte");
+  if (payload.size() >= 2) {
+    code = static_cast<std::uint16_t>((static_cast<std::uint8_t>(payload[0]) << 8) |
+                                      static_cast<std::uint8_t>(payload[1]));
+    if (!valid_close_code(code)) fail(s, status::protocol_error, fmt::format("bad close code {}", code));
+    if (!valid_utf8(std::string_view(payload).substr(2)))
+      fail(s, status::invalid_data, "invalid UTF-8 in the close reason");
+  }
+  s.close_received = true;
+  s.code = code;
+  s.reason = payload.size() > 2 ? payload.substr(2) : "";
+  s.send_close(payload.size() >= 2 ? close_payload(code, "") : "");
+  s.finish();
+  // websockets: ConnectionClosedOK for 1000, 1001 and no code; ConnectionClosedError else.
+  if (code == status::normal || code == status::going_away || code == status::no_status)
+    return std::nullopt;
+  throw ConnectionClosed(code, s.reason);
+}
+
+// Reads and drops everything until the peer closes (or the socket is closed).
 asio::awaitable<void> drain(std::shared_ptr<WebSocket::State> s) {
   std::array<char, 4096> scratch;
   for (;;) {
@@ -63,7 +78,7 @@ asio::awaitable<void> writer(std::shared_ptr<WebSocket::State> s) {
   if (s->finished) {  // else a write failed while receive() may still read: just close
     s->socket.shutdown(tcp::socket::shutdown_send, ignored);
     auto until_peer_closes = drain(s);
-    auto deadline = pause_for(s->options.close_timeout);
+    auto deadline = lesson014::sleep(s->options.close_timeout);
     co_await (std::move(until_peer_closes) || std::move(deadline));
   }
   s->socket.close(ignored);
@@ -72,10 +87,9 @@ asio::awaitable<void> writer(std::shared_ptr<WebSocket::State> s) {
 void WebSocket::start_close(std::uint16_t code, std::string reason) {
   State& s = *state_;
   if (s.close_sent || s.finished) return;
-  s.close_sent = true;
   s.code = code;
   s.reason = reason;
-  s.send_frame(opcode::close, close_payload(code, reason));
+  s.send_close(close_payload(code, reason));
 }
 
 void WebSocket::abort() {
@@ -90,9 +104,8 @@ void WebSocket::abort() {
   s.socket.close(ignored);  // a write under way fails, so the writer ends; so does a read
 }
 
+void WebSocket::ping(std::string payload) { state_->send_frame(opcode::ping, payload.substr(0, 125)); }
 std::uint16_t WebSocket::close_code() const { return state_->code; }
-std::string WebSocket::close_reason() const { return state_->reason; }
-bool WebSocket::is_client() const { return state_->client; }
 
 // --------------------------------------------------------------------------- the server
 
@@ -117,6 +130,23 @@ asio::awaitable<void> WebSocketServer::serve() {
   }
 }
 
+// The page a browser gets from GET /: its script opens ws://<host>/echo, sends a message,
+// writes the echo into the page (id "echo") and sends "browser got: <echo>" back.
+constexpr std::string_view echo_page = R"(<!DOCTYPE html>
+<html><head><title>lesson 026: WebSocket echo</title></head>
+<body><p id="status">connecting</p><p id="echo"></p>
+<script>
+const ws = new WebSocket("ws://" + location.host + "/echo");
+ws.onopen = () => { document.getElementById("status").textContent = "open"; ws.send("hello from the browser"); };
+ws.onmessage = (event) => {
+  if (document.getElementById("echo").textContent !== "") return;
+  document.getElementById("echo").textContent = event.data;
+  ws.send("browser got: " + event.data);
+};
+ws.onclose = (event) => { document.getElementById("status").textContent = "closed " + event.code; };
+</script></body></html>
+)";
+
 asio::awaitable<void> WebSocketServer::session(tcp::socket socket, Handler handler,
                                                Options options) {
   std::string head, rest;
@@ -128,10 +158,9 @@ asio::awaitable<void> WebSocketServer::session(tcp::socket socket, Handler handl
   const auto request = parse_head(head);
   if (request && request->first_line.starts_with("GET / ") &&
       !request->has_token("upgrade", "websocket")) {  // a browser asking for the page
-    const std::string page = echo_page();
     const std::string response = fmt::format(
         "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n"
-        "Connection: close\r\n\r\n{}", page.size(), page);
+        "Connection: close\r\n\r\n{}", echo_page.size(), echo_page);
     co_await asio::async_write(socket, asio::buffer(response), no_throw);
     co_return;
   }
@@ -152,26 +181,17 @@ asio::awaitable<void> WebSocketServer::session(tcp::socket socket, Handler handl
   co_await websocket->close(code);  // nothing to do if the connection is already closed
 }
 
-asio::awaitable<tcp::socket> tcp_connect(std::string host, std::string port) {
-  auto executor = co_await asio::this_coro::executor;
-  tcp::resolver resolver(executor);
-  auto [resolve_error, endpoints] = co_await resolver.async_resolve(host, port, no_throw);
-  tcp::socket socket(executor);
-  asio::error_code error = resolve_error;
-  if (!error) std::tie(error, std::ignore) = co_await asio::async_connect(socket, endpoints, no_throw);
-  if (error)
-    throw HandshakeError(fmt::format("cannot connect to {}:{}: {}", host, port, error.message()));
-  co_return socket;
-}
-
 // ---------------------------------------------------------------------- frames and UTF-8
-
 
 namespace {
 
-std::mt19937_64& random_engine() {
+// The keys and masks: a per-thread engine seeded by the OS (OpenSSL's RAND_bytes would cost
+// its generator's set-up on the first connection, which a sanitizer build makes visible).
+std::string random_bytes(std::size_t count) {
   thread_local std::mt19937_64 engine{std::random_device{}()};
-  return engine;
+  std::string bytes(count, '\0');
+  for (char& b : bytes) b = static_cast<char>(engine());
+  return bytes;
 }
 
 // Reads until `buffer` holds at least `size` bytes. Throws std::system_error at the end.
@@ -235,22 +255,14 @@ std::string encode_frame(std::uint8_t op, std::string_view payload, bool fin, bo
   std::string frame;
   frame.reserve(payload.size() + 14);
   frame += static_cast<char>((fin ? 0x80 : 0) | op);
-  const char mask_bit = mask ? static_cast<char>(0x80) : 0;
+  const int mask_bit = mask ? 0x80 : 0;
   const std::uint64_t length = payload.size();
-  if (length < 126) {
-    frame += static_cast<char>(mask_bit | static_cast<char>(length));
-  } else if (length <= 0xFFFF) {
-    frame += static_cast<char>(mask_bit | 126);
-    for (int shift = 8; shift >= 0; shift -= 8) frame += static_cast<char>(length >> shift);
-  } else {
-    frame += static_cast<char>(mask_bit | 127);
-    for (int shift = 56; shift >= 0; shift -= 8) frame += static_cast<char>(length >> shift);
-  }
+  const int extra = length < 126 ? 0 : length <= 0xFFFF ? 2 : 8;  // bytes of a longer length
+  frame += static_cast<char>(mask_bit | (extra == 0 ? length : extra == 2 ? 126 : 127));
+  for (int i = extra - 1; i >= 0; --i) frame += static_cast<char>(length >> (8 * i));
   if (!mask) return frame.append(payload);
-  std::array<char, 4> key{};
-  const auto bits = random_engine()();
-  for (int i = 0; i < 4; ++i) key[i] = static_cast<char>(bits >> (8 * i));
-  frame.append(key.data(), 4);
+  const std::string key = random_bytes(4);
+  frame += key;
   const std::size_t start = frame.size();
   frame.append(payload);
   for (std::size_t i = 0; i < payload.size(); ++i) frame[start + i] ^= key[i % 4];
@@ -258,9 +270,7 @@ std::string encode_frame(std::uint8_t op, std::string_view payload, bool fin, bo
 }
 
 std::string close_payload(std::uint16_t code, std::string_view reason) {
-  std::string payload;
-  payload += static_cast<char>(code >> 8);
-  payload += static_cast<char>(code & 0xFF);
+  std::string payload{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)};
   return payload.append(reason.substr(0, 123));
 }
 
@@ -295,29 +305,10 @@ bool valid_utf8(std::string_view text) {
 }
 
 std::string base64(std::string_view bytes) {
-  static constexpr char alphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    const std::uint32_t n = (static_cast<std::uint8_t>(bytes[i]) << 16) |
-                            (static_cast<std::uint8_t>(bytes[i + 1]) << 8) |
-                            static_cast<std::uint8_t>(bytes[i + 2]);
-    for (int shift = 18; shift >= 0; shift -= 6) out += alphabet[(n >> shift) & 0x3F];
-  }
-  if (i + 1 == bytes.size()) {
-    const std::uint32_t n = static_cast<std::uint8_t>(bytes[i]) << 16;
-    out += alphabet[(n >> 18) & 0x3F];
-    out += alphabet[(n >> 12) & 0x3F];
-    out += "==";
-  } else if (i + 2 == bytes.size()) {
-    const std::uint32_t n = (static_cast<std::uint8_t>(bytes[i]) << 16) |
-                            (static_cast<std::uint8_t>(bytes[i + 1]) << 8);
-    out += alphabet[(n >> 18) & 0x3F];
-    out += alphabet[(n >> 12) & 0x3F];
-    out += alphabet[(n >> 6) & 0x3F];
-    out += '=';
-  }
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');  // + 1: EVP_EncodeBlock's NUL
+  out.resize(EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                             reinterpret_cast<const unsigned char*>(bytes.data()),
+                             static_cast<int>(bytes.size())));
   return out;
 }
 
@@ -330,11 +321,7 @@ std::string accept_key(std::string_view client_key) {
   return base64(std::string_view(reinterpret_cast<const char*>(digest), size));
 }
 
-std::string random_key() {
-  std::string bytes(16, '\0');
-  for (char& b : bytes) b = static_cast<char>(random_engine()());
-  return base64(bytes);
-}
+std::string random_key() { return base64(random_bytes(16)); }
 
 std::string HttpHead::header(const std::string& name) const {
   const auto found = headers.find(name);
@@ -342,14 +329,11 @@ std::string HttpHead::header(const std::string& name) const {
 }
 
 bool HttpHead::has_token(const std::string& name, std::string_view token) const {
-  std::string_view value = headers.count(name) ? std::string_view(headers.at(name)) : "";
-  while (!value.empty()) {
-    const auto comma = value.find(',');
-    if (lower(trim(value.substr(0, comma))) == lower(token)) return true;
-    if (comma == std::string_view::npos) break;
-    value.remove_prefix(comma + 1);
-  }
-  return false;
+  // "keep-alive, Upgrade" becomes ",keep-alive,upgrade," in which to find ",upgrade,".
+  std::string list = "," + lower(header(name)) + ",";
+  std::erase(list, ' ');
+  std::erase(list, '\t');
+  return list.find("," + lower(token) + ",") != std::string::npos;
 }
 
 std::optional<HttpHead> parse_head(std::string_view head) {
@@ -376,23 +360,6 @@ asio::awaitable<void> read_head(tcp::socket& socket, std::string& head, std::str
   if (error) throw HandshakeError("connection ended during the handshake: " + error.message());
   head = buffer.substr(0, n);
   rest = buffer.substr(n);
-}
-
-std::string echo_page() {
-  return R"(<!DOCTYPE html>
-<html><head><title>lesson 026: WebSocket echo</title></head>
-<body><p id="status">connecting</p><p id="echo"></p>
-<script>
-const ws = new WebSocket("ws://" + location.host + "/echo");
-ws.onopen = () => { document.getElementById("status").textContent = "open"; ws.send("hello from the browser"); };
-ws.onmessage = (event) => {
-  if (document.getElementById("echo").textContent !== "") return;
-  document.getElementById("echo").textContent = event.data;
-  ws.send("browser got: " + event.data);
-};
-ws.onclose = (event) => { document.getElementById("status").textContent = "closed " + event.code; };
-</script></body></html>
-)";
 }
 
 }  // namespace lesson026

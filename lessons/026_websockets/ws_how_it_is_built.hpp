@@ -1,10 +1,10 @@
 // How it is built: lesson 026's machinery, which a learner can skip: the frame format (encode,
-// decode, masking), UTF-8 validation, the handshake's SHA-1 + base64 (OpenSSL's libcrypto for
-// the SHA-1), the HTTP request/response parsing, the connection's State, its writer and TCP
-// close, start_close() and abort() (for project 029), and the server's accept loop and
-// sessions (with the page for a browser). ws.cpp holds
-// the protocol itself: the handshake, the message loop, the closing handshake, the keepalive.
-// The WriteQueue is lesson 012's (streams), `a || b` is lesson 004's, timeouts are 014's.
+// decode, masking), UTF-8 validation, the handshake's SHA-1 + base64 (OpenSSL's libcrypto),
+// the HTTP heads, the connection's State and start() (its writer and TCP close, the 1001 of a
+// dropped handle), the checks of a peer's close frame, start_close() and abort() (for project
+// 029), and the server's sessions (with the page for a browser). ws.cpp holds the protocol:
+// the handshake, the message loop, the closing handshake, the keepalive.
+// The WriteQueue and LineClient are lesson 012's, `a || b` is lesson 004's, sleep() 014's.
 #pragma once
 
 #include <cstdint>
@@ -78,21 +78,18 @@ struct HttpHead {
 std::optional<HttpHead> parse_head(std::string_view head);
 /// Reads up to and including "\r\n\r\n" (at most 8 KiB) into `head`; the bytes after it stay
 /// in `rest`. Throws HandshakeError when the connection ends first or the head is too long.
+asio::awaitable<void> read_head(tcp::socket& socket, std::string& head, std::string& rest);
 /// The connection's writer: lesson 012's WriteQueue::run(), then the TCP close: shutdown(send)
 /// and read until the peer closes too, at most close_timeout (closing a socket with unread
 /// bytes sends a reset, which can destroy the close frame just written).
 asio::awaitable<void> writer(std::shared_ptr<WebSocket::State> state);
-/// Reads until the peer's close frame (messages still on their way are dropped), answering
-/// pings; returns at the end of the connection too. close() waits on it, with a deadline.
-asio::awaitable<void> await_close_frame(std::shared_ptr<WebSocket::State> state);
-/// Resolve + connect; throws HandshakeError "cannot connect to HOST:PORT: <reason>".
-asio::awaitable<tcp::socket> tcp_connect(std::string host, std::string port);
-asio::awaitable<void> pause_for(milliseconds delay);  ///< asyncio.sleep
-asio::awaitable<void> read_head(tcp::socket& socket, std::string& head, std::string& rest);
 
-/// The page a browser gets from GET /: its script opens ws://<host>/echo, sends a message,
-/// writes the echo into the page (id "echo") and sends "browser got: <echo>" back.
-std::string echo_page();
+/// Defined in ws.cpp: the keepalive, and fail(), the RFC's answer to a violation.
+asio::awaitable<void> keepalive(std::shared_ptr<WebSocket::State> state);
+[[noreturn]] void fail(WebSocket::State& state, std::uint16_t code, const std::string& reason);
+/// The peer's close frame: checked (1002, 1007), answered with its code, the TCP connection
+/// closed. std::nullopt for 1000, 1001 or no code; ConnectionClosed for any other code.
+std::optional<Message> closed_by_peer(WebSocket::State& state, const std::string& payload);
 
 /// One connection's state, shared by the WebSocket handles and its background coroutines
 /// (the writer and the keepalive), which keep it alive until they end.
@@ -120,6 +117,10 @@ struct WebSocket::State {
   }
   void send_frame(std::uint8_t op, std::string_view payload, bool fin = true) {
     out.push(encode_frame(op, payload, fin, client));  // RFC 6455 5.3: clients mask, always
+  }
+  void send_close(std::string_view payload) {  // one close frame per connection, the first
+    if (!close_sent) send_frame(opcode::close, payload);
+    close_sent = true;
   }
 };
 
