@@ -32,9 +32,17 @@ program=$BIN/029_chat_server
 [ -x "$LOAD" ] || die "$LOAD missing; build it (see the header)"
 
 server_pid=""
+running() {  # exited children stay zombies until waited for, and kill -0 succeeds on them
+  [ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat"
+}
 stop_server() {  # only the process this script started, by its id
   if [ -n "$server_pid" ]; then
     kill "$server_pid" 2>/dev/null || true
+    # A SIGTERM that lands between fork and exec is lost (the forked shell catches it for
+    # this script's trap, then exec forgets it), so it may take a second one, then a KILL.
+    for _ in $(seq 50); do running "$server_pid" || break; sleep 0.2; done
+    if running "$server_pid"; then kill "$server_pid"; sleep 2; fi
+    if running "$server_pid"; then kill -KILL "$server_pid"; fi
     wait "$server_pid" 2>/dev/null || true
     server_pid=""
   fi
@@ -44,6 +52,9 @@ trap 'exit 130' INT TERM
 
 start_server() {  # $1: asio or asyncio; sets server_pid and port
   local log=$OUT/server-$1.log
+  # Emptied here, before the server starts: the loop below must never read the port of the
+  # previous run's server (ctest reuses OUT) nor find no file at all.
+  : > "$log"
   if [ "$1" = asio ]; then
     "$program" --serve --quiet --port 0 --web-port 0 --max-outbox "$OUTBOX" > "$log" 2>&1 &
   else
@@ -52,8 +63,7 @@ start_server() {  # $1: asio or asyncio; sets server_pid and port
   server_pid=$!
   port=""
   for _ in $(seq 100); do
-    # Only whole lines: `read` skips a last line with no newline yet, so a port caught
-    # half-written ("...:4" of ":43817") is never used (seen once, under a load of 20).
+    # Only whole lines: `read` skips a last line with no newline yet.
     while IFS= read -r text; do
       [[ $text =~ ^chat:\ lines\ on\ [0-9.]+:([0-9]+) ]] && port=${BASH_REMATCH[1]}
     done < "$log"
