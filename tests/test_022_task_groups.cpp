@@ -26,6 +26,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include "log.hpp"
+#include "sleep.hpp"
 #include "job_service.hpp"
 #include "shutdown.hpp"
 #include "test_support.hpp"
@@ -51,15 +52,10 @@ std::size_t at(const Journal& journal, const std::string& event) {
   return std::find(journal->begin(), journal->end(), event) - journal->begin();
 }
 
-asio::awaitable<void> sleep(std::chrono::milliseconds delay) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, delay);
-  co_await timer.async_wait(asio::use_awaitable);
-}
-
 // Polls `condition` every millisecond: orders a test step after a state change of the code
 // under test, whatever the machine's speed.
 asio::awaitable<void> wait_until(std::function<bool()> condition) {
-  while (!condition()) co_await sleep(1ms);
+  while (!condition()) co_await tut::sleep(1ms);
 }
 
 // Sleeps `delay` (default: longer than any test) and returns `value`; journals
@@ -68,7 +64,7 @@ asio::awaitable<int> sleeper(std::string name, Journal journal,
                              std::chrono::milliseconds delay = 60s, int value = 1) {
   journal->push_back(name + " started");
   try {
-    co_await sleep(delay);
+    co_await tut::sleep(delay);
   } catch (const std::system_error&) {
     journal->push_back(name + " cancelled");
     throw;
@@ -96,7 +92,7 @@ asio::awaitable<void> slow_cleanup(std::string name, Stop gate, bool fail_in_cle
                                    Journal journal, std::optional<Stop> opens = {}) {
   bool cancelled = false;
   try {
-    co_await sleep(60s);
+    co_await tut::sleep(60s);
   } catch (const std::system_error&) {
     cancelled = true;
   }
@@ -176,7 +172,7 @@ void start(asio::awaitable<void> parent, Parent& state, asio::any_io_executor ex
 TEST_CASE("the group waits for every child, also one a child spawns after the body returned") {
   auto journal = make_journal();
   auto spawner = [](TaskGroup group, Journal notes) -> asio::awaitable<void> {
-    co_await sleep(10ms);
+    co_await tut::sleep(10ms);
     group.spawn(sleeper("c", notes, 20ms));  // the body has returned by now
     notes->push_back("b spawned c");
   };
@@ -230,7 +226,7 @@ TEST_CASE("the first failure cancels the siblings and the body, then is thrown i
       gate.request();
       bool cancelled = false;
       try {
-        co_await sleep(60s);
+        co_await tut::sleep(60s);
       } catch (const std::system_error&) {
         cancelled = true;
       }
@@ -359,7 +355,7 @@ TEST_CASE("the body's failure is reported last, after the children's") {
     auto test = [&]() -> asio::awaitable<void> {
       auto body = [journal](TaskGroup group) -> asio::awaitable<void> {
         group.spawn(sleeper("child", journal));
-        co_await sleep(1ms);
+        co_await tut::sleep(1ms);
         throw std::invalid_argument("body");
       };
       co_await with_task_group(std::move(body));
@@ -507,7 +503,7 @@ TEST_CASE("spawn() refuses a task once the group is finished") {
   CHECK((*kept)->running() == 0);
   std::string message;
   try {
-    (*kept)->spawn(sleep(1ms));
+    (*kept)->spawn(tut::sleep(1ms));
   } catch (const std::runtime_error& e) {
     message = e.what();
   }
@@ -603,13 +599,13 @@ TEST_CASE("on a strand over four threads: every child accounted for, clean under
   auto strand = asio::make_strand(context);
   auto count = std::make_shared<int>(0);  // touched only on the strand
   auto grandchild = [](std::shared_ptr<int> counter, bool fail) -> asio::awaitable<void> {
-    co_await sleep(1ms);
+    co_await tut::sleep(1ms);
     ++*counter;
     if (fail) throw std::invalid_argument("grandchild");
   };
   auto child = [grandchild](TaskGroup group, std::shared_ptr<int> counter,
                             int index, bool failing) -> asio::awaitable<void> {
-    co_await sleep(1ms);
+    co_await tut::sleep(1ms);
     group.spawn(grandchild(counter, failing && index == 25));
     group.spawn(grandchild(counter, false));
     ++*counter;
@@ -647,7 +643,7 @@ TEST_CASE("Stop: wait() returns once requested, at once afterwards, and throws i
     Parent waiter, cancelled;
     start(wait(stop), waiter, executor);
     start(wait(stop), cancelled, executor);
-    co_await sleep(5ms);
+    co_await tut::sleep(5ms);
     CHECK_FALSE(waiter.done);  // nobody asked yet
     cancelled.signal.emit(asio::cancellation_type::terminal);
     auto ready9 = wait_until([&] { return cancelled.done; });
@@ -668,7 +664,7 @@ TEST_CASE("run_service: a service that ends by itself is 'finished', exit code 0
   auto journal = make_journal();
   Service service = [journal](TaskGroup tasks, Stop) {
     tasks.spawn(sleeper_void("task", journal, 10ms));
-    return sleep(1ms);
+    return tut::sleep(1ms);
   };
   Ending ending = run_within(run_service(service, 60s));
   CHECK(ending == Ending::finished);
@@ -684,7 +680,7 @@ TEST_CASE("run_service: a task's failure is thrown as the service's ExceptionGro
     Service service = [journal, open](TaskGroup tasks, Stop) {
       tasks.spawn(sleeper_void("other", journal));
       tasks.spawn(fail_after("bad", open, journal));
-      return sleep(1ms);
+      return tut::sleep(1ms);
     };
     co_return co_await run_service(service, 60s);
   };
@@ -700,7 +696,7 @@ asio::awaitable<void> load(JobService jobs, std::shared_ptr<std::vector<int>> su
   for (int id = 1;; ++id) {
     submitted->push_back(id);
     if (!jobs.submit({id, 5ms})) break;
-    co_await sleep(1ms);
+    co_await tut::sleep(1ms);
   }
 }
 

@@ -16,6 +16,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include "log.hpp"
+#include "sleep.hpp"
 #include "run.hpp"
 #include "job_service.hpp"
 #include "shutdown.hpp"
@@ -32,18 +33,13 @@ void part(const char* title) {
   tut::reset_clock();
 }
 
-asio::awaitable<void> sleep(milliseconds delay) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, delay);
-  co_await timer.async_wait(asio::use_awaitable);
-}
-
 // A child: works for `delay`, then returns or fails; on cancellation it cleans up for 100 ms
 // (reset its cancellation state to await, lesson 005) and rethrows, or fails in its cleanup.
 asio::awaitable<void> child(std::string name, milliseconds delay, bool fail = false,
                             bool fail_in_cleanup = false) {
   bool cancelled = false;
   try {
-    co_await sleep(delay);
+    co_await tut::sleep(delay);
   } catch (const std::system_error&) {
     cancelled = true;  // no co_await in a catch block
   }
@@ -54,14 +50,14 @@ asio::awaitable<void> child(std::string name, milliseconds delay, bool fail = fa
   }
   tut::log(name, "cancelled: cleaning up");
   co_await asio::this_coro::reset_cancellation_state();
-  co_await sleep(100ms);
+  co_await tut::sleep(100ms);
   tut::log(name, "{}", fail_in_cleanup ? "cleanup fails" : "cleanup done");
   if (fail_in_cleanup) throw std::runtime_error(name + " cleanup failed");
   throw std::system_error(asio::error::operation_aborted);
 }
 
 asio::awaitable<void> spawner(TaskGroup group) {
-  co_await sleep(100ms);
+  co_await tut::sleep(100ms);
   tut::log("b", "spawns c into the group");
   group.spawn(child("c", 200ms));
 }
@@ -117,7 +113,7 @@ asio::awaitable<void> parent_with_group() {
   auto body = [](TaskGroup group) -> asio::awaitable<void> {
     group.spawn(child("x", 1s));
     group.spawn(child("y", 1s));
-    co_await sleep(1s);
+    co_await tut::sleep(1s);
   };
   co_await with_task_group(std::move(body));
 }
@@ -127,7 +123,7 @@ asio::awaitable<void> parent_cancelled() {
   // The parent runs as a child of an outer group, so it can be cancelled like any child.
   auto outer = [](TaskGroup group) -> asio::awaitable<void> {
     Child<void> parent = group.spawn(parent_with_group());
-    co_await sleep(200ms);
+    co_await tut::sleep(200ms);
     tut::log("main", "cancel the parent");
     parent.cancel();
     try {
@@ -142,10 +138,10 @@ asio::awaitable<void> parent_cancelled() {
 // The demo's client: sends this process SIGTERM at `signal_at`, then tries one more job at
 // `late_at`. (Times chosen apart from the jobs' ends, so the output order is always the same.)
 asio::awaitable<void> client(JobService jobs, milliseconds signal_at, milliseconds late_at) {
-  co_await sleep(signal_at);
+  co_await tut::sleep(signal_at);
   tut::log("client", "kill(getpid(), SIGTERM)");
   ::kill(::getpid(), SIGTERM);
-  co_await sleep(late_at - signal_at);
+  co_await tut::sleep(late_at - signal_at);
   jobs.submit({9, 100ms});
 }
 
@@ -186,7 +182,7 @@ asio::awaitable<int> serve(milliseconds grace) {
   JobService jobs(3);
   Service service = [jobs](TaskGroup tasks, Stop stop) mutable {
     auto feed = [](JobService queue) -> asio::awaitable<void> {
-      for (int id = 1; queue.submit({id, 700ms}); ++id) co_await sleep(200ms);
+      for (int id = 1; queue.submit({id, 700ms}); ++id) co_await tut::sleep(200ms);
     };
     tasks.spawn(feed(jobs));
     return jobs.run(tasks, stop);
