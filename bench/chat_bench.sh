@@ -33,7 +33,7 @@ program=$BIN/029_chat_server
 
 server_pid=""
 running() {  # exited children stay zombies until waited for, and kill -0 succeeds on them
-  [ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat"
+  [ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null
 }
 stop_server() {  # only the process this script started, by its id
   if [ -n "$server_pid" ]; then

@@ -114,8 +114,9 @@ std::string to_string(asio::cancellation_type_t type) {
   if (type == asio::cancellation_type::none) return "none";
   std::string text;
   auto append = [&](asio::cancellation_type_t flag, const char* word) {
-    if ((type & flag) != asio::cancellation_type::none)
-      text += (text.empty() ? "" : "|") + std::string(word);
+    if ((type & flag) == asio::cancellation_type::none) return;
+    if (!text.empty()) text += '|';
+    text += word;  // not `"|" + std::string(word)`: g++ 12 -O3 warns falsely (stringop-overflow)
   };
   append(asio::cancellation_type::terminal, "terminal");
   append(asio::cancellation_type::partial, "partial");
