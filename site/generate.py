@@ -366,9 +366,11 @@ def prev_next(prev, nxt):
             f'{link(nxt, "next", "Next")}</nav>\n')
 
 
-def files_page(title, folder_label, files, path, back):
+def files_page(title, folder_label, files, path, back, base=None):
+    """base: the folder the files' labels are relative to (default: each file's own folder)."""
     body = [f"<h1>{html.escape(title)}</h1>", f'<p><a href="{back}">Back to the lesson</a></p>']
-    body += [source_block(p, folder_label + p.name, level=2) for p in files]
+    body += [source_block(p, folder_label + (p.relative_to(base).as_posix() if base else p.name), level=2)
+             for p in files]
     return page(title, "\n".join(body), path)
 
 
@@ -436,10 +438,12 @@ def build(out, root=ROOT):
                                                      f"tests/{name}.html", f"../lessons/{name}.html")
         exercise = root / "exercises" / name
         if exercise.is_dir():  # the starter files only: the solution/ folder is for after trying
-            files = sorted(p for p in exercise.glob("*.[ch]pp") if p.is_file())
+            # exercises/NNN_topic/K_name/{exercise,test}.cpp (starter/ is a copy of exercise.cpp)
+            files = sorted(p for p in exercise.rglob("*.[ch]pp") if p.is_file()
+                           and not {"solution", "starter"} & set(p.relative_to(exercise).parts[:-1]))
             pages[f"exercises/{name}.html"] = files_page(f"{heading}: exercise", f"exercises/{name}/",
                                                          files, f"exercises/{name}.html",
-                                                         f"../lessons/{name}.html")
+                                                         f"../lessons/{name}.html", base=exercise)
     for doc in site.docs:
         text = (root / "docs" / f"{doc}.md").read_text()
         title = re.match(r"# (.*)", text)
