@@ -13,7 +13,7 @@
 
 #include "async_condition.hpp"
 #include "async_mutex.hpp"
-#include "run.hpp"  // tut::rethrow: a spawned task's exception is not lost
+#include "run.hpp"
 #include "sleep.hpp"
 #include "test_support.hpp"
 

@@ -16,7 +16,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/this_coro.hpp>
 
-#include "run.hpp"  // tut::rethrow: a spawned task's exception is not lost
+#include "run.hpp"    // tut::rethrow: a spawned task's exception is not lost
 #include "sleep.hpp"  // tut::sleep(delay)
 
 namespace exercise {
