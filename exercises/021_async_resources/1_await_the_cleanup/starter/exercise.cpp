@@ -1,5 +1,5 @@
-// Exercise 021.1: a cleanup that awaits, skipped when the task is cancelled (lesson 021, async
-// resources). transfer() says hello to a server, sends its data, and must say goodbye however
+// Exercise 021.1: a cleanup that awaits, skipped on a cancel (lesson 021, async resources).
+// transfer() says hello to a server, sends its data, and must say goodbye however
 // it ends: with its value, with an error, or cancelled. Saying goodbye is itself asynchronous
 // (say_goodbye() awaits the network), so no destructor can do it. The starter says goodbye
 // only on the happy path: an error or a cancellation during the work skips it.
