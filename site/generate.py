@@ -293,9 +293,9 @@ def page(title, body, path, nav=""):
 """
 
 
-def source_block(path, label, level=3):
+def source_block(path, label, level=3, fid=None):
     code = path.read_text()
-    fid = file_id(path.name)
+    fid = fid or file_id(path.name)
     heading = f'<h{level} id="{fid}"><code>{html.escape(label)}</code></h{level}>'
     return (f'<section aria-labelledby="{fid}">{heading}\n'
             + highlight(code, CppLexer(), HtmlFormatter(wrapcode=True)) + "</section>\n")
@@ -369,7 +369,10 @@ def prev_next(prev, nxt):
 def files_page(title, folder_label, files, path, back, base=None):
     """base: the folder the files' labels are relative to (default: each file's own folder)."""
     body = [f"<h1>{html.escape(title)}</h1>", f'<p><a href="{back}">Back to the lesson</a></p>']
-    body += [source_block(p, folder_label + (p.relative_to(base).as_posix() if base else p.name), level=2)
+    # with a base, two files may share a name (an exercise folder holding two exercises): the
+    # id comes from the path relative to base, so every id on the page stays unique
+    body += [source_block(p, folder_label + (p.relative_to(base).as_posix() if base else p.name), level=2,
+                          fid=file_id(p.relative_to(base).as_posix()) if base else None)
              for p in files]
     return page(title, "\n".join(body), path)
 
