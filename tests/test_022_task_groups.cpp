@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <csignal>
-#include <filesystem>
 #include <functional>
 #include <memory>
 #include <set>
@@ -11,8 +10,6 @@
 #include <thread>
 #include <vector>
 
-#include <poll.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <asio/bind_cancellation_slot.hpp>
@@ -29,6 +26,7 @@
 #include "sleep.hpp"
 #include "job_service.hpp"
 #include "shutdown.hpp"
+#include "program.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -778,79 +776,16 @@ TEST_CASE("a second signal during the grace period cancels at once") {
 
 // ------------------------------------------------------------- the program, as a learner runs it
 
-namespace {
-
-struct Program {
-  pid_t pid = -1;
-  int out = -1;  // its stdout
-};
-
-// Starts `022_task_groups <args>` (next to this test program) with its stdout on a pipe.
-Program launch(std::vector<std::string> args) {
-  auto path = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "022_task_groups";
-  args.insert(args.begin(), path.string());
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  int pipe_ends[2];
-  REQUIRE(::pipe(pipe_ends) == 0);
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::dup2(pipe_ends[1], STDOUT_FILENO);
-    ::close(pipe_ends[0]);
-    ::close(pipe_ends[1]);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  ::close(pipe_ends[1]);
-  return {pid, pipe_ends[0]};
-}
-
-// Reads the program's output until it contains `needle` (empty: until end of file) or `limit`
-// has passed, appending it to `output`.
-void read_output(const Program& program, std::string& output, const std::string& needle,
-                        std::chrono::seconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (needle.empty() || output.find(needle) == std::string::npos) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
-    pollfd ready{program.out, POLLIN, 0};
-    if (::poll(&ready, 1, static_cast<int>(left.count())) <= 0) break;
-    char chunk[4096];
-    auto n = ::read(program.out, chunk, sizeof chunk);
-    if (n <= 0) break;  // end of file: the program has exited
-    output.append(chunk, static_cast<std::size_t>(n));
-  }
-}
-
-// Its exit status; -1 if it was still running 20 s later (then it is killed).
-int finish(const Program& program) {
-  ::close(program.out);
-  int status = 0;
-  for (int tries = 0; tries < 2000; ++tries) {
-    if (::waitpid(program.pid, &status, WNOHANG) == program.pid)
-      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    std::this_thread::sleep_for(10ms);
-  }
-  ::kill(program.pid, SIGKILL);
-  ::waitpid(program.pid, &status, 0);
-  return -1;
-}
-
-}  // namespace
-
 TEST_CASE("022_task_groups --serve exits 0 after a clean shutdown, 1 past the grace period") {
   const bool past_grace = GENERATE(false, true);
   // Jobs take 0.7 s and one is always running: a 5 s grace is enough, 0 s never is.
-  Program program = launch({"--serve", past_grace ? "0" : "5000"});
-  std::string output;
-  read_output(program, output, "job 1 started", 20s);
-  REQUIRE_THAT(output, tut::test::ContainsSubstring("job 1 started"));
-  ::kill(program.pid, SIGTERM);
-  read_output(program, output, "", 20s);
-  int status = finish(program);
+  auto program = tut::test::Program::built("022_task_groups", {"--serve", past_grace ? "0" : "5000"});
+  program.read_until("job 1 started", 20s);
+  REQUIRE_THAT(program.output(), tut::test::ContainsSubstring("job 1 started"));
+  program.signal(SIGTERM);
+  program.read_until("", 20s);
+  const int status = program.wait(20s).code;  // -1 if it was still running (then killed)
+  const std::string& output = program.output();
   CHECK_THAT(output, tut::test::ContainsSubstring("SIGTERM received: stop accepting"));
   if (past_grace) {
     CHECK_THAT(output, tut::test::ContainsSubstring("ending: forced, exit code 1"));

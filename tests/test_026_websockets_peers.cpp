@@ -3,10 +3,7 @@
 // its client against this server and this client against its server, and headless Chromium,
 // which loads the server's page, whose script echoes through a WebSocket. A missing peer
 // skips with the reason (and fails under TUTORIAL_NO_SKIP, as in CI).
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -21,10 +18,9 @@
 #include <asio/post.hpp>
 #include <asio/this_coro.hpp>
 
+#include "program.hpp"
 #include "test_support.hpp"
 #include "ws.hpp"
-
-extern char** environ;
 
 using namespace lesson026;
 using namespace std::chrono_literals;
@@ -246,11 +242,14 @@ TEST_CASE("the websockets library's server closes this client with 1009 over its
 
 namespace {
 
+using tut::test::Program;
+
 const char* const chromium = "/usr/bin/chromium";
 
 // Chromium in a process group of its own (it starts helpers), so the test can end all of it.
 struct Browser {
   pid_t pid = -1;
+  std::unique_ptr<Program> program;
   std::filesystem::path profile;
   void start(const std::string& url) {
     profile = std::filesystem::temp_directory_path() /
@@ -258,26 +257,17 @@ struct Browser {
     const std::string profile_flag = "--user-data-dir=" + profile.string();
     std::vector<std::string> args = {chromium, "--headless", "--no-sandbox", "--disable-gpu",
                                      "--no-first-run", profile_flag, url};
-    std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    posix_spawnattr_t attributes;
-    posix_spawnattr_init(&attributes);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&attributes, 0);
-    posix_spawn_file_actions_t files;
-    posix_spawn_file_actions_init(&files);
-    posix_spawn_file_actions_addopen(&files, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&files, 2, "/dev/null", O_WRONLY, 0);
-    if (posix_spawn(&pid, chromium, &files, &attributes, argv.data(), environ) != 0) pid = -1;
-    posix_spawn_file_actions_destroy(&files);
-    posix_spawnattr_destroy(&attributes);
+    Program::Options quiet;
+    quiet.out = Program::Stdout::null;
+    quiet.err = Program::Stderr::null;
+    quiet.own_process_group = true;
+    program = std::make_unique<Program>(std::move(args), quiet);
+    pid = program->pid();
   }
   ~Browser() {
-    if (pid > 0) {
-      ::kill(-pid, SIGTERM);  // the group this test started, by its id
-      int status = 0;
-      ::waitpid(pid, &status, 0);
+    if (program) {
+      program->signal(SIGTERM);  // the group this test started, by its id
+      program->wait(std::chrono::seconds(20));
     }
     std::error_code ignored;
     if (!profile.empty()) std::filesystem::remove_all(profile, ignored);

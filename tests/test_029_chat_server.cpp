@@ -4,18 +4,14 @@
 // limits and the shutdown are each shown by what the clients receive.
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <filesystem>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <asio/experimental/awaitable_operators.hpp>
@@ -27,6 +23,7 @@
 #include <fmt/format.h>
 
 #include "chat.hpp"
+#include "program.hpp"
 #include "test_029_chat_server_support.hpp"
 #include "test_support.hpp"
 
@@ -353,62 +350,6 @@ TEST_CASE("SIGTERM through lesson 022's run_service: goodbyes, then a clean exit
 
 namespace {
 
-struct Program {
-  pid_t pid = -1;
-  int out = -1;  // its stdout
-};
-
-// Starts `029_chat_server <args>` (next to this test program) with its stdout on a pipe.
-Program launch(std::vector<std::string> args) {
-  auto path = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "029_chat_server";
-  args.insert(args.begin(), path.string());
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  int pipe_ends[2];
-  REQUIRE(::pipe(pipe_ends) == 0);
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::dup2(pipe_ends[1], STDOUT_FILENO);
-    ::close(pipe_ends[0]);
-    ::close(pipe_ends[1]);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  ::close(pipe_ends[1]);
-  return {pid, pipe_ends[0]};
-}
-
-// Reads from `fd` until `needle` has come (empty: until the end) or `limit` has passed.
-void read_until(int fd, std::string& output, const std::string& needle, std::chrono::seconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (needle.empty() || output.find(needle) == std::string::npos) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
-    pollfd ready{fd, POLLIN, 0};
-    if (::poll(&ready, 1, static_cast<int>(left.count())) <= 0) break;
-    char chunk[4096];
-    auto n = ::read(fd, chunk, sizeof chunk);
-    if (n <= 0) break;
-    output.append(chunk, static_cast<std::size_t>(n));
-  }
-}
-
-int exit_status(const Program& program) {  // -1 if still running 30 s later (then killed)
-  ::close(program.out);
-  int status = 0;
-  for (int tries = 0; tries < 3000; ++tries) {
-    if (::waitpid(program.pid, &status, WNOHANG) == program.pid)
-      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    std::this_thread::sleep_for(10ms);
-  }
-  ::kill(program.pid, SIGKILL);
-  ::waitpid(program.pid, &status, 0);
-  return -1;
-}
-
 int connect_to(int port) {  // a blocking client socket
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
@@ -426,22 +367,23 @@ TEST_CASE("029_chat_server --serve: SIGTERM says goodbye, exit 0, or 1 past the 
   // never closes holds the goodbye's wait (close_timeout, 2 s) past a 1 s grace (forced).
   // The clean case gets 10 s of grace: it must not depend on the machine being fast.
   const bool past_grace = GENERATE(false, true);
-  Program program = launch({"--serve", "--port", "0", "--web-port", "0", "--grace", past_grace ? "1" : "10"});
-  std::string output;
-  read_until(program.out, output, "), web on", 20s);
+  auto program = tut::test::Program::built(
+      "029_chat_server", {"--serve", "--port", "0", "--web-port", "0", "--grace", past_grace ? "1" : "10"});
+  program.read_until("), web on", 20s);
+  const std::string& output = program.output();
   const auto at = output.find("chat: lines on 127.0.0.1:");
   REQUIRE(at != std::string::npos);
   const int port = std::stoi(output.substr(at + 25));
   const int client = connect_to(port);
   std::string received;
-  read_until(client, received, "/help lists the commands", 20s);
-  ::kill(program.pid, SIGTERM);
+  tut::test::read_until(client, received, "/help lists the commands", 20s);
+  program.signal(SIGTERM);
   if (!past_grace) {
-    read_until(client, received, "", 20s);  // until the server closes
+    tut::test::read_until(client, received, "", 20s);  // until the server closes
     ::close(client);
   }
-  read_until(program.out, output, "", 20s);
-  const int status = exit_status(program);
+  program.read_until("", 20s);
+  const int status = program.wait(30s).code;  // -1 if still running 30 s later (then killed)
   if (past_grace) ::close(client);
   if (!past_grace) CHECK_THAT(received, tut::test::ContainsSubstring("bye: server shutting down\n"));
   CHECK_THAT(output, tut::test::ContainsSubstring("SIGTERM received"));

@@ -2,23 +2,20 @@
 // (run by /usr/bin/python3, which sees Debian's packages) and headless Chromium loading the
 // page the server serves, two of them chatting, each in the same room as TCP clients. A missing
 // peer skips with the reason (and fails under TUTORIAL_NO_SKIP, as in CI).
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "program.hpp"
 #include "test_029_chat_server_support.hpp"
-
-extern char** environ;
 
 using namespace lesson029;
 using namespace lesson029::test;
@@ -109,39 +106,33 @@ TEST_CASE("two TCP clients and a Python websockets client talk in one room") {
 
 namespace {
 
+using tut::test::Program;
+
 const char* const chromium = "/usr/bin/chromium";
 
 // Headless Chromium in a process group of its own (it starts helpers), ended with its group.
 struct Browser {
   pid_t pid = -1;
+  std::unique_ptr<Program> program;
   std::filesystem::path profile;
   Browser(const std::string& name, const std::string& url) {
     profile = std::filesystem::temp_directory_path() /
               ("test_029_chromium_" + std::to_string(::getpid()) + "_" + name);
     std::vector<std::string> args = {chromium, "--headless", "--no-sandbox", "--disable-gpu",
                                      "--no-first-run", "--user-data-dir=" + profile.string(), url};
-    std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    posix_spawnattr_t attributes;
-    posix_spawnattr_init(&attributes);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&attributes, 0);
-    posix_spawn_file_actions_t files;
-    posix_spawn_file_actions_init(&files);
-    posix_spawn_file_actions_addopen(&files, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&files, 2, "/dev/null", O_WRONLY, 0);
-    if (posix_spawn(&pid, chromium, &files, &attributes, argv.data(), environ) != 0) pid = -1;
-    posix_spawn_file_actions_destroy(&files);
-    posix_spawnattr_destroy(&attributes);
+    Program::Options quiet;
+    quiet.out = Program::Stdout::null;
+    quiet.err = Program::Stderr::null;
+    quiet.own_process_group = true;
+    program = std::make_unique<Program>(std::move(args), quiet);
+    pid = program->pid();
   }
   Browser(const Browser&) = delete;
   Browser& operator=(const Browser&) = delete;
   ~Browser() {
-    if (pid > 0) {
-      ::kill(-pid, SIGTERM);  // the group this test started, by its id
-      int status = 0;
-      ::waitpid(pid, &status, 0);
+    if (program) {
+      program->signal(SIGTERM);  // the group this test started, by its id
+      program->wait(std::chrono::seconds(20));
     }
     std::error_code ignored;
     std::filesystem::remove_all(profile, ignored);

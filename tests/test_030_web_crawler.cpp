@@ -4,11 +4,7 @@
 // correct crawler requests. Then the parsing pieces, and the program in a child process.
 #include "crawler.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,9 +20,8 @@
 
 #include "compat.hpp"
 #include "crawler_how_it_is_built.hpp"
+#include "program.hpp"
 #include "test_support.hpp"
-
-extern char** environ;
 
 using namespace std::chrono_literals;
 using namespace lesson030;
@@ -473,122 +468,54 @@ TEST_CASE("the summary lists failures and disallowed pages sorted, and --json sa
 
 // ---- the program, as a person runs it -------------------------------------------------------
 
-namespace {
-
-std::string program() {
-  return (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "030_web_crawler").string();
-}
-
-pid_t start(std::vector<std::string> args, int out) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out, STDOUT_FILENO);
-  args.insert(args.begin(), program());
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  pid_t child = -1;
-  const int spawned = ::posix_spawn(&child, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  REQUIRE(spawned == 0);
-  return child;
-}
-
-// Reads until `wanted` appears (or end of file, with ""), `limit` at most.
-std::string read_until(int fd, std::string_view wanted, std::chrono::seconds limit) {
-  std::string output;
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (wanted.empty() || output.find(wanted) == std::string::npos) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    pollfd readable{fd, POLLIN, 0};
-    if (left.count() <= 0 || ::poll(&readable, 1, static_cast<int>(left.count())) != 1) break;
-    char chunk[4096];
-    const auto n = ::read(fd, chunk, sizeof chunk);
-    if (n <= 0) break;
-    output.append(chunk, static_cast<std::size_t>(n));
-  }
-  return output;
-}
-
-// Waits for the child to end, `limit` at most; -1 (after killing it) if it did not.
-int wait_exit(pid_t child, std::chrono::seconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  int status = 0;
-  while (::waitpid(child, &status, WNOHANG) != child) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(child, SIGKILL);
-      ::waitpid(child, &status, 0);
-      return -1;
-    }
-    ::usleep(10'000);
-  }
-  return status;
-}
-
-}  // namespace
+using tut::test::Program;
 
 TEST_CASE("the program: Ctrl-C stops a real crawl of --serve-site, and it reports what it got") {
   // Two processes, as a person would run them: the site, then the crawler pointed at it.
-  int site_out[2], crawler_out[2];
-  REQUIRE(::pipe2(site_out, O_CLOEXEC) == 0);
-  REQUIRE(::pipe2(crawler_out, O_CLOEXEC) == 0);
-  const pid_t site = start({"--serve-site", "500"}, site_out[1]);
-  ::close(site_out[1]);
-  const std::string banner = read_until(site_out[0], "Ctrl-C stops", 20s);
+  auto site = Program::built("030_web_crawler", {"--serve-site", "500"});
+  site.read_until("Ctrl-C stops", 20s);
+  const std::string banner = site.output();
   const auto at = banner.find("http://127.0.0.1:");
   std::string url;
   if (at != std::string::npos) url = banner.substr(at, banner.find(' ', at) - at);
   CHECK_FALSE(url.empty());
-  int crawler_status = -1;
+  tut::test::Exit crawler_exit;
   std::string output, site_log;
   if (!url.empty()) {
-    const pid_t crawler = start({url, "--rate", "20/s", "--json", "--max-pages", "1000"}, crawler_out[1]);
-    ::close(crawler_out[1]);
+    auto crawler = Program::built("030_web_crawler", {url, "--rate", "20/s", "--json", "--max-pages", "1000"});
     // The site prints a line every 10 requests: Ctrl-C once it has served 20 (of about 800).
-    site_log = read_until(site_out[0], "20 requests", 60s);
-    ::kill(crawler, SIGINT);
-    output = read_until(crawler_out[0], "", 20s);
-    crawler_status = wait_exit(crawler, 20s);
-  } else {
-    ::close(crawler_out[1]);
+    site.read_until("20 requests", 60s);
+    site_log = site.output().substr(banner.size());
+    crawler.signal(SIGINT);
+    crawler.read_until("", 20s);
+    crawler_exit = crawler.wait(20s);
+    output = crawler.output();
   }
-  ::close(crawler_out[0]);
-  ::kill(site, SIGINT);
-  const std::string site_end = read_until(site_out[0], "", 20s);
-  ::close(site_out[0]);
-  const int site_status = wait_exit(site, 20s);
+  const std::size_t before_end = site.output().size();
+  site.signal(SIGINT);
+  site.read_until("", 20s);
+  const std::string site_end = site.output().substr(before_end);
+  const tut::test::Exit site_exit = site.wait(20s);
   CHECK_THAT(site_log, ContainsSubstring("20 requests"));
-  CHECK(WIFEXITED(crawler_status));
-  CHECK(WEXITSTATUS(crawler_status) == 130);
+  CHECK(crawler_exit.code == 130);
   CHECK_THAT(output, ContainsSubstring("\"interrupted\": true"));
   CHECK_THAT(output, ContainsSubstring("\"status\": 200"));
   CHECK(output.find("\"pages\": 0,") == std::string::npos);
-  CHECK(WIFEXITED(site_status));
-  CHECK(WEXITSTATUS(site_status) == 0);
+  CHECK(site_exit.code == 0);
   CHECK_THAT(site_end, ContainsSubstring("served "));
 }
 
 TEST_CASE("the program refuses a bad argument and lists its flags with --help") {
-  int out[2];
-  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-  const pid_t help = start({"--help"}, out[1]);
-  ::close(out[1]);
-  const std::string text = read_until(out[0], "", 20s);
-  ::close(out[0]);
-  CHECK(wait_exit(help, 20s) == 0);
+  auto help = Program::built("030_web_crawler", {"--help"});
+  help.read_until("", 20s);
+  CHECK(help.wait(20s).code == 0);
+  const std::string& text = help.output();
   for (const char* flag : {"--max-pages", "--concurrency", "--per-host", "--rate", "--depth",
                            "--same-host", "--json", "--serve-site"})
     CHECK_THAT(text, ContainsSubstring(flag));
-  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-  const pid_t bad = start({"http://127.0.0.1:1/", "--rate", "fast"}, out[1]);
-  ::close(out[1]);
-  read_until(out[0], "", 20s);
-  ::close(out[0]);
-  const int status = wait_exit(bad, 20s);
-  CHECK(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 2);
+  auto bad = Program::built("030_web_crawler", {"http://127.0.0.1:1/", "--rate", "fast"});
+  bad.read_until("", 20s);
+  CHECK(bad.wait(20s).code == 2);
 }
 
 TEST_CASE("a crawl of a folder served by python3 -m http.server, a server no lesson wrote") {
@@ -610,25 +537,15 @@ TEST_CASE("a crawl of a folder served by python3 -m http.server, a server no les
   write("a/y.html", "<a href=\"./x.html\">x</a> <a href=\"missing.html\">broken</a>");
   write("a/b/secret.html", "<a href=\"/\">home</a>");
   write("robots.txt", "User-agent: *\nDisallow: /a/b/\n");
-  int out[2];
-  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
   const std::string log_path = (folder.parent_path() / (folder.filename().string() + ".log")).string();
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  std::vector<std::string> args = {"/usr/bin/python3", "-u", "-m", "http.server", "0", "--bind",
-                                   "127.0.0.1", "--directory", folder.string()};
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  pid_t server = -1;
-  const int spawned = ::posix_spawn(&server, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(out[1]);
-  REQUIRE(spawned == 0);
-  const std::string banner = read_until(out[0], ") ...", 20s);  // "Serving HTTP on ... port N (...) ..."
+  Program::Options logged;  // its stderr, where http.server logs each request
+  logged.err = Program::Stderr::file;
+  logged.err_file = log_path;
+  Program server({"/usr/bin/python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1",
+                  "--directory", folder.string()},
+                 logged);
+  server.read_until(") ...", 20s);  // "Serving HTTP on ... port N (...) ..."
+  const std::string& banner = server.output();
   const auto at = banner.find(" port ");
   const std::string port = at == std::string::npos ? "" : banner.substr(at + 6, banner.find(' ', at + 6) - at - 6);
   Report report;
@@ -643,9 +560,8 @@ TEST_CASE("a crawl of a folder served by python3 -m http.server, a server no les
     };
     report = run_within(test(), 30s);
   }
-  ::kill(server, SIGTERM);
-  wait_exit(server, 20s);
-  ::close(out[0]);
+  server.signal(SIGTERM);
+  server.wait(20s);
   std::string log;
   if (std::FILE* file = std::fopen(log_path.c_str(), "r")) {
     char chunk[4096];
