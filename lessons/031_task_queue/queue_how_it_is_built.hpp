@@ -1,17 +1,34 @@
 // How it is built: project 031's plumbing around task_queue.hpp. A learner can skip this file:
-// the demo's job kinds (sleep, fail, echo, record), the status table's text, and the command
-// line (enqueue, worker, status, the demo), which start worker processes as lesson 013 does
-// and stop them with SIGTERM as lesson 022 teaches.
+// small helpers of the queue's statements, the demo's job kinds (sleep, fail, echo, record),
+// the status table's text, and the command line (enqueue, worker, status, the demo), which
+// starts worker processes as lesson 013 does and stops them with SIGTERM as lesson 022 teaches.
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <asio/awaitable.hpp>
 
 #include "task_queue.hpp"
 
 namespace lesson031 {
+
+/// Every change to a claimed job names its lease (id, worker, attempt): a job taken over by
+/// another worker is not ours any more, and the statement changes nothing.
+inline const char* const held =
+    " WHERE id = $1 AND worker = $2 AND attempts = $3 AND state = 'running' RETURNING id";
+/// A duration as SQL parameter text, in milliseconds.
+inline std::string ms(milliseconds d) { return std::to_string(d.count()); }
+/// "a,b,c"
+std::string comma_list(const std::vector<std::string>& items);
+/// A Job from a row of (id, kind, payload, priority, attempts, max_attempts).
+Job job_from(const std::vector<std::optional<std::string>>& row);
+/// Waits `delay` (a steady_timer); cancellable.
+asio::awaitable<void> pause(milliseconds delay);
+/// A worker's line on stderr, "name: text" (stdout is the program's own).
+void say(const std::string& worker, const std::string& text);
 
 /// The demo's job kinds, for the program and the tests:
 ///   sleep MS    waits MS milliseconds

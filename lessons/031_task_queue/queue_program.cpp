@@ -101,11 +101,6 @@ std::vector<std::string> split_list(const std::string& text) {
   return out;
 }
 
-asio::awaitable<void> sleep_for(milliseconds delay) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, delay);
-  co_await timer.async_wait(asio::use_awaitable);
-}
-
 int enqueue_command(const Args& args) {
   if (args.positional.size() != 3) throw std::invalid_argument("enqueue KIND PAYLOAD");
   NewJob job{args.positional[1], args.positional[2], std::stoi(args.get("--priority", "0")),
@@ -147,7 +142,7 @@ int worker_command(const Args& args) {
         if (attempt == 10) throw;
         fmt::print(stderr, "{}: cannot reach the database ({}); trying again\n", options.name, e.what());
       }
-      co_await sleep_for(lesson027::backoff_window(options.backoff, attempt));
+      co_await pause(lesson027::backoff_window(options.backoff, attempt));
     }
     Worker worker(queue, options, demo_handlers(queue, options.name));
     lesson022::Service service = [&worker](lesson022::TaskGroup group, lesson022::Stop stop) {
@@ -178,7 +173,7 @@ int status_command(const Args& args) {
       fmt::print("{}", format_status(status));
       std::fflush(stdout);
       if (!watch) break;
-      co_await sleep_for(1s);
+      co_await pause(1s);
     }
     co_await queue.pool().close();
   };
@@ -237,7 +232,7 @@ asio::awaitable<void> demo(std::string db) {
   for (int waited = 0;; ++waited) {  // until nothing is waiting or running (60 s at most)
     const Status status = co_await queue.status();
     if (status.counts.at("waiting") + status.counts.at("running") == 0 || waited > 600) break;
-    co_await sleep_for(100ms);
+    co_await pause(100ms);
   }
   ::kill(first, SIGTERM);
   ::kill(second, SIGTERM);
@@ -262,7 +257,7 @@ asio::awaitable<void> demo(std::string db) {
 std::map<std::string, Handler> demo_handlers(Queue& queue, std::string worker) {
   std::map<std::string, Handler> handlers;
   handlers["sleep"] = [](Job job) -> asio::awaitable<void> {
-    co_await sleep_for(milliseconds(std::stoll(job.payload)));
+    co_await pause(milliseconds(std::stoll(job.payload)));
   };
   handlers["echo"] = [](Job job) -> asio::awaitable<void> {
     fmt::print("{}\n", job.payload);
@@ -281,7 +276,7 @@ std::map<std::string, Handler> demo_handlers(Queue& queue, std::string worker) {
     std::vector<std::string> params = {std::to_string(job.id), std::to_string(job.attempts), worker};
     auto run = co_await q->pool().query(
         "INSERT INTO job_runs (job_id, attempt, worker) VALUES ($1, $2, $3) RETURNING id", params);
-    co_await sleep_for(milliseconds(std::stoll(job.payload)));
+    co_await pause(milliseconds(std::stoll(job.payload)));
     std::vector<std::string> finished = {run.scalar()};
     co_await q->pool().query("UPDATE job_runs SET finished_at = clock_timestamp() WHERE id = $1",
                              finished);

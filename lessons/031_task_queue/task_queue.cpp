@@ -2,28 +2,24 @@
 #include "task_queue.hpp"
 
 #include <algorithm>
-#include <exception>
-#include <system_error>
+#include <variant>
 
-#include <fmt/core.h>
-
-#include <asio/error.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/multiple_exceptions.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include "compat.hpp"
+#include "queue_how_it_is_built.hpp"  // ms(), say(), job_from(), held
 
 namespace lesson031 {
 
 using namespace asio::experimental::awaitable_operators;
 using lesson028::PgError;
 
-namespace {
-
 // The claim: due jobs, best first, skipping rows another worker is claiming right now. A
 // `running` job whose lease has expired is due too: its worker is presumed dead.
-const char* const claim_sql = R"(
+constexpr const char* claim_sql = R"(
   UPDATE jobs SET state = 'running', attempts = attempts + 1, worker = $1,
                   lease_until = tq_now() + $3::bigint * interval '1 ms'
   WHERE id IN (SELECT id FROM jobs
@@ -34,28 +30,12 @@ const char* const claim_sql = R"(
                LIMIT $2 FOR UPDATE SKIP LOCKED)
   RETURNING id, kind, payload, priority, attempts, max_attempts)";
 
-// Every change to a claimed job names its lease: a job taken over is not ours any more.
-const char* const held = " WHERE id = $1 AND worker = $2 AND attempts = $3 AND state = 'running'"
-                         " RETURNING id";
-
-std::string ms(milliseconds d) { return std::to_string(d.count()); }
-
-void say(const std::string& worker, const std::string& text) {
-  fmt::print(stderr, "{}: {}\n", worker, text);  // stdout stays the program's own
-}
-
-}  // namespace
-
 asio::awaitable<std::vector<Job>> Queue::claim(std::string worker, int n, milliseconds lease,
                                                std::vector<std::string> kinds) {
-  std::string kind_list;
-  for (const auto& kind : kinds) kind_list += (kind_list.empty() ? "" : ",") + kind;
-  std::vector<std::string> params = {worker, std::to_string(n), ms(lease), kind_list};
+  std::vector<std::string> params = {worker, std::to_string(n), ms(lease), comma_list(kinds)};
   auto rows = co_await pool_.query(claim_sql, params);
   std::vector<Job> jobs;
-  for (const auto& row : rows.rows)
-    jobs.push_back(Job{std::stoll(*row[0]), *row[1], *row[2], std::stoi(*row[3]),
-                       std::stoi(*row[4]), std::stoi(*row[5])});
+  for (const auto& row : rows.rows) jobs.push_back(job_from(row));
   std::sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) {
     return a.priority != b.priority ? a.priority > b.priority : a.id < b.id;  // RETURNING: any order
   });
@@ -77,17 +57,10 @@ asio::awaitable<bool> Queue::fail(Job job, std::string worker, std::string error
       " state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'waiting' END,"
       " finished_at = CASE WHEN attempts >= max_attempts THEN tq_now() END,"
       " run_at = tq_now() + $5::bigint * interval '1 ms'") + held;
-  std::vector<std::string> params = {std::to_string(job.id), worker, std::to_string(job.attempts), error, ms(retry_after)};
+  std::vector<std::string> params = {std::to_string(job.id), worker, std::to_string(job.attempts),
+                                     error, ms(retry_after)};
   auto rows = co_await pool_.query(sql, params);
   co_return !rows.rows.empty();
-}
-
-// ------------------------------------------------------------------------------ Worker
-
-Worker::Worker(Queue& queue, WorkerOptions options, std::map<std::string, Handler> handlers)
-    : queue_(queue), options_(std::move(options)), handlers_(std::move(handlers)) {
-  if (options_.kinds.empty())
-    for (const auto& [kind, handler] : handlers_) options_.kinds.push_back(kind);
 }
 
 void Worker::wake() {
@@ -161,39 +134,20 @@ asio::awaitable<void> Worker::run_job(Job job) {
     error = "no handler for kind '" + job.kind + "'";
   } else {
     auto running = (execute(job) || keep_lease(job));  // named first (g++ 12)
-    auto outcome = co_await std::move(running);
+    std::variant<std::string, std::monostate> outcome;
+    try {
+      outcome = co_await std::move(running);
+    } catch (const asio::multiple_exceptions& both) {
+      // Both ended by the shutdown's cancellation: Asio wraps the first (lesson 003).
+      std::rethrow_exception(both.first_exception());
+    }
     if (outcome.index() == 0) error = std::get<0>(outcome);
-    lost = outcome.index() == 1;  // another worker has it now: this run's result is void
+    lost = outcome.index() == 1;  // another worker has it now: the handler was cancelled
   }
-  if (lost) {
-    say(options_.name, fmt::format("job {}: lease lost, handler cancelled", job.id));
-  } else {
-    co_await settle(job, error);
-  }
+  if (!lost) co_await settle(job, error);
   held_.erase(job.id);
   --in_flight_;
   wake();  // a slot is free
-}
-
-asio::awaitable<std::string> Worker::execute(Job job) {
-  std::exception_ptr failure;
-  try {
-    const Handler& handler = handlers_.at(job.kind);
-    co_await handler(job);
-  } catch (const std::system_error& e) {
-    if (e.code() == asio::error::operation_aborted) throw;  // a cancellation is no failure
-    failure = std::current_exception();
-  } catch (...) {
-    failure = std::current_exception();
-  }
-  if (!failure) co_return std::string();
-  try {
-    std::rethrow_exception(failure);
-  } catch (const std::exception& e) {
-    co_return std::string(e.what());
-  } catch (...) {
-    co_return std::string("an unknown exception");
-  }
 }
 
 asio::awaitable<void> Worker::keep_lease(Job job) {
@@ -219,29 +173,15 @@ asio::awaitable<void> Worker::settle(Job job, std::string error) {
         const milliseconds retry_after = lesson027::backoff_window(options_.backoff, job.attempts);
         ours = co_await queue_.fail(job, options_.name, error, retry_after);
       }
-      say(options_.name, fmt::format("job {} ({} {}) attempt {}: {}{}", job.id, job.kind, job.payload,
-                                     job.attempts, error.empty() ? "done" : "failed: " + error,
+      say(options_.name, fmt::format("job {} ({} {}) attempt {}: {}{}", job.id, job.kind,
+                                     job.payload, job.attempts, error.empty() ? "done" : error,
                                      ours ? "" : " (lease lost meanwhile: not recorded)"));
       co_return;
     } catch (const PgError& e) {
-      say(options_.name, fmt::format("job {}: cannot record its end ({}); retrying", job.id, e.what()));
+      say(options_.name, fmt::format("job {}: cannot record its end ({})", job.id, e.what()));
     }
     co_await pause(lesson027::backoff_window(options_.backoff, failures));
   }
-}
-
-asio::awaitable<int> Worker::release_held() {
-  int released = 0;
-  for (const auto& [id, job] : held_) {
-    try {
-      const bool ours = co_await queue_.release(job, options_.name);
-      released += ours ? 1 : 0;
-    } catch (const PgError&) {
-      // Unreachable database: the lease will expire and another worker will run it.
-    }
-  }
-  held_.clear();
-  co_return released;
 }
 
 }  // namespace lesson031

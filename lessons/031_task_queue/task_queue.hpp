@@ -7,33 +7,29 @@
 //   apply_async(countdown=S, priority=P)             NewJob::delay, NewJob::priority
 //   celery inspect / rq info                         co_await queue.status()
 //
-// The queue is one table. Any number of worker processes, on any machines, share it with no
-// broker of our own: a worker *claims* jobs with one UPDATE over `SELECT ... FOR UPDATE SKIP
-// LOCKED` (two workers never claim the same row; neither waits for the other's rows), and an
+// The queue is one table, and any number of worker processes on any machines share it with no
+// broker of our own. A worker *claims* jobs with one UPDATE over `SELECT ... FOR UPDATE SKIP
+// LOCKED` (two workers never get the same row, and neither waits for the other's), and an
 // enqueue NOTIFYs the workers that LISTEN, so an idle one wakes at once instead of polling.
 //
-// A claimed job is *leased*, not taken: it carries lease_until, extended while the handler
-// runs. A worker that dies (SIGKILL, a power cut) stops extending it; once it expires any
-// worker claims the job again. Completing or failing a job counts only while the lease is
-// still this worker's (job id, worker name, attempt number): a job taken over cannot be
-// completed twice. So a job runs AT LEAST once, and twice if its worker died after the
-// handler's effect and before the `done`. Exactly-once is impossible across a crash: the
-// effect and the acknowledgement are two events, and a crash can fall between them, whatever
-// the order. The cure is an idempotent handler: record an idempotency key (the job id) in the
-// same transaction as the effect (INSERT ... ON CONFLICT DO NOTHING), so a second run sees the
-// key and does nothing. A failed job is retried after lesson 027's backoff window, up to
-// max_attempts; then it is `dead`, with its last error, for a human to look at.
-//
-// Time comes from the database (tq_now(): now() plus a settable skew that the tests move
-// forward, lesson 023's fake clock at the scale of a table), so machines with drifting clocks
-// agree, and "retry in 30 s" is tested without waiting 30 s.
+// A claimed job is *leased*, not taken: lease_until is extended while the handler runs. A
+// worker that dies (SIGKILL, a power cut) stops extending it; once it expires any worker claims
+// the job again. Completing or failing counts only while the lease (id, worker, attempt) is
+// still this worker's, so a job taken over cannot be completed twice. A job therefore runs AT
+// LEAST once, and twice if its worker died between the handler's effect and the `done`.
+// Exactly-once is impossible across a crash: the effect and its acknowledgement are two events
+// and a crash can fall between them, in either order. The cure is an idempotent handler: write
+// an idempotency key (the job id) in the same transaction as the effect (INSERT ... ON CONFLICT
+// DO NOTHING), so a second run finds the key and does nothing. A failed job is retried after
+// lesson 027's backoff window, up to max_attempts; then it is `dead`, with its last error.
+// Time is the database's (tq_now(): now() plus a skew the tests move, lesson 023's fake clock
+// as a table row): workers with drifting clocks agree, and a 60 s retry is tested at once.
 #pragma once
 
 #include <chrono>
 #include <functional>
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -72,7 +68,8 @@ struct Status {
   milliseconds oldest_wait{0};              // ...and for how long
 };
 
-/// The queue's statements, on lesson 028's pool. Use it from one thread.
+/// The queue's statements, on lesson 028's pool. Use it from one thread. Each returns false
+/// when the lease (job, worker) was no longer this worker's: nothing changed.
 class Queue {
  public:
   Queue(asio::any_io_executor executor, std::string conninfo, std::size_t connections);
@@ -83,7 +80,6 @@ class Queue {
   /// Leases up to `n` due jobs (of `kinds`, or any if empty) to `worker` for `lease`.
   asio::awaitable<std::vector<Job>> claim(std::string worker, int n, milliseconds lease,
                                           std::vector<std::string> kinds);
-  /// Each returns false if the lease was no longer this worker's: nothing changed.
   asio::awaitable<bool> extend(Job job, std::string worker, milliseconds lease);
   asio::awaitable<bool> complete(Job job, std::string worker);
   /// Back to waiting until now + retry_after, or `dead` after the last attempt.
@@ -130,7 +126,6 @@ class Worker {
   asio::awaitable<std::string> execute(Job job);  // "" or the handler's error
   asio::awaitable<void> keep_lease(Job job);      // returns when the lease was lost
   asio::awaitable<void> settle(Job job, std::string error);
-  asio::awaitable<void> pause(milliseconds delay);
   void wake();
 
   Queue& queue_;

@@ -1,15 +1,25 @@
-// How it is built: project 031's schema and its smaller statements (enqueue, extend, release,
-// status). A learner can skip this file: task_queue.cpp holds the claim, complete and fail
-// statements and the worker, which are the lesson; these follow the same pattern.
+// How it is built: project 031's schema, its smaller statements (enqueue, extend, release,
+// status) and the worker's bookkeeping (a handler's exception as text, giving jobs back). A
+// learner can skip this file: task_queue.cpp holds the claim, complete and fail statements and
+// the worker's loop, which are the lesson; these follow the same patterns.
+#include <exception>
 #include <string>
+#include <system_error>
+
+#include <asio/error.hpp>
 
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <fmt/core.h>
+
+#include "queue_how_it_is_built.hpp"
 #include "task_queue.hpp"
 
 namespace lesson031 {
+
+using lesson028::PgError;
 
 namespace {
 
@@ -40,13 +50,22 @@ const char* const schema_sql = R"(DO $do$ BEGIN
   END IF;
 END $do$)";
 
-// Every change to a claimed job names its lease (as in task_queue.cpp).
-const char* const held = " WHERE id = $1 AND worker = $2 AND attempts = $3 AND state = 'running'"
-                         " RETURNING id";
-
-std::string ms(milliseconds d) { return std::to_string(d.count()); }
-
 }  // namespace
+
+std::string comma_list(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ",") + item;
+  return out;
+}
+
+Job job_from(const std::vector<std::optional<std::string>>& row) {
+  return Job{std::stoll(*row[0]), *row[1], *row[2], std::stoi(*row[3]), std::stoi(*row[4]),
+             std::stoi(*row[5])};
+}
+
+void say(const std::string& worker, const std::string& text) {
+  fmt::print(stderr, "{}: {}\n", worker, text);
+}
 
 Queue::Queue(asio::any_io_executor executor, std::string conninfo, std::size_t connections)
     : conninfo_(conninfo), pool_(std::move(executor), std::move(conninfo), connections) {}
@@ -92,17 +111,58 @@ asio::awaitable<Status> Queue::status() {
       " (extract(epoch FROM tq_now() - run_at) * 1000)::bigint FROM jobs"
       " WHERE state = 'waiting' AND run_at <= tq_now() ORDER BY run_at, id LIMIT 1");
   if (!oldest.rows.empty()) {
-    const auto& row = oldest.rows[0];
-    status.oldest_waiting = Job{std::stoll(*row[0]), *row[1], *row[2], std::stoi(*row[3]),
-                                std::stoi(*row[4]), std::stoi(*row[5])};
-    status.oldest_wait = milliseconds(std::stoll(*row[6]));
+    status.oldest_waiting = job_from(oldest.rows[0]);
+    status.oldest_wait = milliseconds(std::stoll(*oldest.rows[0][6]));
   }
   co_return status;
 }
 
-asio::awaitable<void> Worker::pause(milliseconds delay) {
+asio::awaitable<void> pause(milliseconds delay) {
   asio::steady_timer timer(co_await asio::this_coro::executor, delay);
   co_await timer.async_wait(asio::use_awaitable);
+}
+
+// ------------------------------------------------------------------------------ Worker
+
+Worker::Worker(Queue& queue, WorkerOptions options, std::map<std::string, Handler> handlers)
+    : queue_(queue), options_(std::move(options)), handlers_(std::move(handlers)) {
+  if (options_.kinds.empty())
+    for (const auto& [kind, handler] : handlers_) options_.kinds.push_back(kind);
+}
+
+asio::awaitable<std::string> Worker::execute(Job job) {
+  std::exception_ptr failure;
+  try {
+    const Handler& handler = handlers_.at(job.kind);
+    co_await handler(job);
+  } catch (const std::system_error& e) {
+    if (e.code() == asio::error::operation_aborted) throw;  // a cancellation is no failure
+    failure = std::current_exception();
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  if (!failure) co_return std::string();
+  try {
+    std::rethrow_exception(failure);
+  } catch (const std::exception& e) {
+    co_return std::string(e.what());
+  } catch (...) {
+    co_return std::string("an unknown exception");
+  }
+}
+
+asio::awaitable<int> Worker::release_held() {
+  int released = 0;
+  for (const auto& [id, job] : held_) {
+    try {
+      const bool ours = co_await queue_.release(job, options_.name);
+      released += ours ? 1 : 0;
+    } catch (const PgError&) {
+      // Unreachable database: the lease will expire and another worker will run it.
+    }
+  }
+  held_.clear();
+  co_return released;
 }
 
 }  // namespace lesson031
