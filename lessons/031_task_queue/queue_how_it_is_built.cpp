@@ -15,6 +15,7 @@
 #include <fmt/core.h>
 
 #include "queue_how_it_is_built.hpp"
+#include "timeouts.hpp"  // lesson 014: TimeoutError
 #include "task_queue.hpp"
 
 namespace lesson031 {
@@ -70,21 +71,34 @@ void say(const std::string& worker, const std::string& text) {
 Queue::Queue(asio::any_io_executor executor, std::string conninfo, std::size_t connections)
     : conninfo_(conninfo), pool_(std::move(executor), std::move(conninfo), connections) {}
 
-asio::awaitable<void> Queue::create_schema() { co_await pool_.query(schema_sql); }
+asio::awaitable<void> Queue::create_schema() { co_await query(schema_sql); }
+
+asio::awaitable<lesson028::Result> Queue::query(std::string sql,
+                                                std::vector<std::string> params) {
+  bool timed_out = false;
+  try {
+    co_return co_await pool_.query(std::move(sql), std::move(params));
+  } catch (const lesson014::TimeoutError&) {
+    timed_out = true;  // every connection busy, or connecting hung, for the pool's 30 s
+  }
+  if (timed_out) throw PgError("no connection to the database within the pool's timeout");
+  co_return lesson028::Result{};
+}
 
 asio::awaitable<long long> Queue::enqueue(NewJob job) {
   // The trigger NOTIFYs in the same transaction: workers hear of the job once it is visible.
   const char* sql = "INSERT INTO jobs (kind, payload, priority, run_at, max_attempts) VALUES "
                     "($1, $2, $3, tq_now() + $4::bigint * interval '1 ms', $5) RETURNING id";
-  std::vector<std::string> params = {job.kind, job.payload, std::to_string(job.priority), ms(job.delay), std::to_string(job.max_attempts)};
-  auto rows = co_await pool_.query(sql, params);
+  std::vector<std::string> params = {job.kind, job.payload, std::to_string(job.priority),
+                                     ms(job.delay), std::to_string(job.max_attempts)};
+  auto rows = co_await query(sql, params);
   co_return std::stoll(rows.scalar());
 }
 
 asio::awaitable<bool> Queue::extend(Job job, std::string worker, milliseconds lease) {
   auto sql = std::string("UPDATE jobs SET lease_until = tq_now() + $4::bigint * interval '1 ms'") + held;
   std::vector<std::string> params = {std::to_string(job.id), worker, std::to_string(job.attempts), ms(lease)};
-  auto rows = co_await pool_.query(sql, params);
+  auto rows = co_await query(sql, params);
   co_return !rows.rows.empty();
 }
 
@@ -92,21 +106,21 @@ asio::awaitable<bool> Queue::release(Job job, std::string worker) {
   auto sql = std::string("UPDATE jobs SET state = 'waiting', attempts = attempts - 1, "
                          "lease_until = NULL") + held;
   std::vector<std::string> params = {std::to_string(job.id), worker, std::to_string(job.attempts)};
-  auto rows = co_await pool_.query(sql, params);
+  auto rows = co_await query(sql, params);
   co_return !rows.rows.empty();
 }
 
 asio::awaitable<Status> Queue::status() {
   Status status;
   for (const char* state : {"waiting", "running", "done", "dead"}) status.counts[state] = 0;
-  auto counts = co_await pool_.query(
+  auto counts = co_await query(
       "SELECT state, count(*), count(*) FILTER (WHERE state = 'waiting' AND run_at > tq_now()) "
       "FROM jobs GROUP BY state");
   for (const auto& row : counts.rows) {
     status.counts[*row[0]] = std::stoll(*row[1]);
     status.scheduled += std::stoll(*row[2]);
   }
-  auto oldest = co_await pool_.query(
+  auto oldest = co_await query(
       "SELECT id, kind, payload, priority, attempts, max_attempts,"
       " (extract(epoch FROM tq_now() - run_at) * 1000)::bigint FROM jobs"
       " WHERE state = 'waiting' AND run_at <= tq_now() ORDER BY run_at, id LIMIT 1");

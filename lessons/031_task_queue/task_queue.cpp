@@ -33,11 +33,11 @@ constexpr const char* claim_sql = R"(
 asio::awaitable<std::vector<Job>> Queue::claim(std::string worker, int n, milliseconds lease,
                                                std::vector<std::string> kinds) {
   std::vector<std::string> params = {worker, std::to_string(n), ms(lease), comma_list(kinds)};
-  auto rows = co_await pool_.query(claim_sql, params);
+  auto rows = co_await query(claim_sql, params);
   std::vector<Job> jobs;
   for (const auto& row : rows.rows) jobs.push_back(job_from(row));
-  std::sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) {
-    return a.priority != b.priority ? a.priority > b.priority : a.id < b.id;  // RETURNING: any order
+  std::sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) {  // RETURNING: any order
+    return a.priority != b.priority ? a.priority > b.priority : a.id < b.id;
   });
   co_return jobs;
 }
@@ -46,7 +46,7 @@ asio::awaitable<bool> Queue::complete(Job job, std::string worker) {
   auto sql = std::string("UPDATE jobs SET state = 'done', finished_at = tq_now(), "
                          "lease_until = NULL, last_error = NULL") + held;
   std::vector<std::string> params = {std::to_string(job.id), worker, std::to_string(job.attempts)};
-  auto rows = co_await pool_.query(sql, params);
+  auto rows = co_await query(sql, params);
   co_return !rows.rows.empty();
 }
 
@@ -59,7 +59,7 @@ asio::awaitable<bool> Queue::fail(Job job, std::string worker, std::string error
       " run_at = tq_now() + $5::bigint * interval '1 ms'") + held;
   std::vector<std::string> params = {std::to_string(job.id), worker, std::to_string(job.attempts),
                                      error, ms(retry_after)};
-  auto rows = co_await pool_.query(sql, params);
+  auto rows = co_await query(sql, params);
   co_return !rows.rows.empty();
 }
 

@@ -91,7 +91,8 @@ class Queue {
   lesson028::Pool& pool() { return pool_; }
   const std::string& conninfo() const { return conninfo_; }
 
- private:
+ private:  // pool_.query(), with the pool's TimeoutError made a PgError: "no database"
+  asio::awaitable<lesson028::Result> query(std::string sql, std::vector<std::string> params = {});
   std::string conninfo_;
   lesson028::Pool pool_;
 };
