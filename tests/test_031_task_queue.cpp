@@ -87,16 +87,27 @@ bool eventually(const std::function<bool()>& condition, std::chrono::seconds lim
   return true;
 }
 
+std::vector<std::string> with_db(std::vector<std::string> first, const std::string& conninfo,
+                                 const std::vector<std::string>& more) {
+  first.push_back("--db");
+  first.push_back(conninfo);
+  first.insert(first.end(), more.begin(), more.end());
+  return first;
+}
+
 // A worker process: the 031_task_queue program next to this test, its output in a file.
 // (A small launcher of its own: the tests' shared one is not on this branch yet.)
 class WorkerProcess {
  public:
   WorkerProcess(const std::string& conninfo, const std::string& name, std::vector<std::string> extra)
+      : WorkerProcess(name, with_db({"worker", "--name", name}, conninfo, extra)) {}
+  /// Any subcommand: `arguments` after the program's name.
+  WorkerProcess(const std::string& name, std::vector<std::string> arguments)
       : name_(name), log_(std::filesystem::temp_directory_path() /
                           ("test-031-" + std::to_string(::getpid()) + "-" + name + ".log")) {
     const auto program = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "031_task_queue";
-    std::vector<std::string> argv = {program.string(), "worker", "--db", conninfo, "--name", name};
-    argv.insert(argv.end(), extra.begin(), extra.end());
+    std::vector<std::string> argv = {program.string()};
+    argv.insert(argv.end(), arguments.begin(), arguments.end());
     std::vector<char*> raw;
     for (auto& a : argv) raw.push_back(a.data());
     raw.push_back(nullptr);
@@ -503,4 +514,24 @@ TEST_CASE("processes: SIGTERM finishes short jobs, gives back long ones after th
   CHECK(status == 0);
   CHECK(sql(db, "SELECT string_agg(state || ' ' || attempts, ', ' ORDER BY id) FROM jobs").scalar() ==
         "done 1, waiting 0");
+}
+
+TEST_CASE("the program: enqueue and status from the command line, --help, a wrong subcommand") {
+  if (!have_postgres()) return;
+  auto server = fresh_server();
+  const auto& db = server->conninfo();
+  auto run = [&db](const std::string& name, std::vector<std::string> arguments) {
+    WorkerProcess program(name, arguments);
+    const int status = program.wait(30s);
+    return std::to_string(status) + ": " + program.log();
+  };
+  CHECK(run("e1", with_db({"enqueue", "echo", "hi"}, db, {"--priority", "3"})) == "0: enqueued job 1\n");
+  CHECK(run("e2", with_db({"enqueue", "sleep", "10"}, db, {"--delay", "60"})) == "0: enqueued job 2\n");
+  CHECK(sql(db, "SELECT kind || ' ' || payload || ' ' || priority FROM jobs WHERE id = 1").scalar() ==
+        "echo hi 3");
+  const std::string status = run("s", with_db({"status"}, db, {}));
+  CHECK_THAT(status, tut::test::ContainsSubstring("waiting       2  (1 scheduled for later)"));
+  CHECK_THAT(status, tut::test::ContainsSubstring("oldest waiting: job 1 (echo hi)"));
+  CHECK_THAT(run("h", {"--help"}), tut::test::ContainsSubstring("usage: 031_task_queue"));
+  CHECK_THAT(run("x", {"frobnicate"}), tut::test::ContainsSubstring("2: 031_task_queue: unknown subcommand"));
 }

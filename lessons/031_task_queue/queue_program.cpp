@@ -166,11 +166,20 @@ int status_command(const Args& args) {
   const bool watch = args.has("--watch");
   auto main = [db, watch]() -> asio::awaitable<void> {
     Queue queue(co_await asio::this_coro::executor, db, 1);
-    co_await queue.create_schema();
+    bool schema = false;
     for (;;) {
-      const Status status = co_await queue.status();
+      std::string text;
+      try {  // --watch outlives a database restart: it says so, and tries again
+        if (!schema) co_await queue.create_schema();
+        schema = true;
+        const Status status = co_await queue.status();
+        text = format_status(status);
+      } catch (const lesson028::PgError& e) {
+        if (!watch) throw;
+        text = fmt::format("database unreachable ({}); trying again\n", e.what());
+      }
       if (watch && ::isatty(1)) fmt::print("\033[H\033[2J");  // clear the terminal
-      fmt::print("{}", format_status(status));
+      fmt::print("{}", text);
       std::fflush(stdout);
       if (!watch) break;
       co_await pause(1s);
