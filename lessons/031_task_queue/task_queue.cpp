@@ -70,12 +70,7 @@ void Worker::wake() {
 
 asio::awaitable<void> Worker::run(lesson022::TaskGroup group, lesson022::Stop stop) {
   alarm_.emplace(co_await asio::this_coro::executor);
-  auto listener = [this, stop]() -> asio::awaitable<void> {
-    auto listening = (stop.wait() || listen());  // named first (g++ 12)
-    co_await std::move(listening);
-    wake();  // the Stop: the claim loop must see it now, not at its next poll
-  };
-  group.spawn(listener());
+  group.spawn(listen_until(stop));  // a member, not a lambda: its frame must outlive run()'s
   int failures = 0;  // claims failed in a row: the database is away
   while (!stop.requested()) {
     const int free = options_.concurrency - in_flight_;
@@ -105,6 +100,12 @@ asio::awaitable<void> Worker::run(lesson022::TaskGroup group, lesson022::Stop st
     }
     woken_ = false;
   }
+}
+
+asio::awaitable<void> Worker::listen_until(lesson022::Stop stop) {
+  auto listening = (stop.wait() || listen());  // named first (g++ 12)
+  co_await std::move(listening);
+  wake();  // the Stop: the claim loop must see it now, not at its next poll
 }
 
 asio::awaitable<void> Worker::listen() {

@@ -122,7 +122,8 @@ class Worker {
   int in_flight() const { return in_flight_; }
 
  private:
-  asio::awaitable<void> listen();
+  asio::awaitable<void> listen_until(lesson022::Stop stop);
+  asio::awaitable<void> listen();  // LISTEN, and wake() on each NOTIFY, reconnecting
   asio::awaitable<void> run_job(Job job);
   asio::awaitable<std::string> execute(Job job);  // "" or the handler's error
   asio::awaitable<void> keep_lease(Job job);      // returns when the lease was lost
