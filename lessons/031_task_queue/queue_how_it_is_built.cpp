@@ -2,6 +2,7 @@
 // status) and the worker's bookkeeping (a handler's exception as text, giving jobs back). A
 // learner can skip this file: task_queue.cpp holds the claim, complete and fail statements and
 // the worker's loop, which are the lesson; these follow the same patterns.
+#include <algorithm>
 #include <exception>
 #include <string>
 #include <system_error>
@@ -62,6 +63,10 @@ std::string comma_list(const std::vector<std::string>& items) {
 Job job_from(const std::vector<std::optional<std::string>>& row) {
   return Job{std::stoll(*row[0]), *row[1], *row[2], std::stoi(*row[3]), std::stoi(*row[4]),
              std::stoi(*row[5])};
+}
+
+milliseconds reconnect_delay(const WorkerOptions& options, int failures) {
+  return std::min(lesson027::backoff_window(options.backoff, failures), milliseconds(10'000));
 }
 
 void say(const std::string& worker, const std::string& text) {

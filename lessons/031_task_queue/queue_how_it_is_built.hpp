@@ -25,6 +25,10 @@ inline std::string ms(milliseconds d) { return std::to_string(d.count()); }
 std::string comma_list(const std::vector<std::string>& items);
 /// A Job from a row of (id, kind, payload, priority, attempts, max_attempts).
 Job job_from(const std::vector<std::optional<std::string>>& row);
+/// How long a worker waits before trying the database again after `failures` failures in a
+/// row: lesson 027's backoff window, at most 10 s (the jobs' retries may wait minutes, but a
+/// worker should be back soon after its database is).
+milliseconds reconnect_delay(const WorkerOptions& options, int failures);
 /// Waits `delay` (a steady_timer); cancellable.
 asio::awaitable<void> pause(milliseconds delay);
 /// A worker's line on stderr, "name: text" (stdout is the program's own).

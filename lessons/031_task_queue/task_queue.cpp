@@ -93,8 +93,7 @@ asio::awaitable<void> Worker::run(lesson022::TaskGroup group, lesson022::Stop st
     }
     if (reached && free > 0 && claimed == static_cast<std::size_t>(free)) continue;  // maybe more
     if (!woken_) {
-      const auto delay =
-          reached ? options_.poll : lesson027::backoff_window(options_.backoff, ++failures);
+      const auto delay = reached ? options_.poll : reconnect_delay(options_, ++failures);
       alarm_->expires_after(delay);
       co_await alarm_->async_wait(compat::as_tuple(asio::use_awaitable));  // woken: cancelled
     }
@@ -122,7 +121,7 @@ asio::awaitable<void> Worker::listen() {
     } catch (const PgError& e) {
       say(options_.name, fmt::format("listener lost ({}); reconnecting", e.what()));
     }
-    co_await pause(lesson027::backoff_window(options_.backoff, failures + 1));
+    co_await pause(reconnect_delay(options_, failures + 1));
   }
 }
 
@@ -181,7 +180,7 @@ asio::awaitable<void> Worker::settle(Job job, std::string error) {
     } catch (const PgError& e) {
       say(options_.name, fmt::format("job {}: cannot record its end ({})", job.id, e.what()));
     }
-    co_await pause(lesson027::backoff_window(options_.backoff, failures));
+    co_await pause(reconnect_delay(options_, failures));
   }
 }
 
