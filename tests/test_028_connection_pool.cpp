@@ -484,3 +484,51 @@ TEST_CASE("close() with a lease out: waiters and new callers fail, close() waits
   };
   run_within(test(), limit);
 }
+
+// Two pieces that project 031 (the task queue) needs: LISTEN/NOTIFY and a server restart.
+
+TEST_CASE("notification(): a LISTENing connection receives NOTIFYs, and PgError when it is lost") {
+  const std::string dsn = database();
+  if (dsn.empty()) return;
+  auto test = [dsn]() -> asio::awaitable<std::string> {
+    auto listener = co_await Connection::open(dsn);
+    auto other = co_await Connection::open(dsn);
+    co_await listener->query("LISTEN test_028");
+    co_await other->query("NOTIFY test_028, 'one'");
+    co_await other->query("SELECT pg_notify('test_028', 'two')");
+    auto first = co_await listener->notification();
+    auto second = co_await listener->notification();
+    const std::vector<std::string> pid = {std::to_string(listener->backend_pid())};
+    co_await other->query("SELECT pg_terminate_backend($1)", pid);
+    std::string lost;
+    try {
+      co_await listener->notification();
+    } catch (const PgError& e) {
+      lost = "PgError";
+    }
+    CHECK(listener->broken());
+    co_return first.channel + " " + first.payload + ", " + second.payload + ", " + lost;
+  };
+  CHECK(run_within(test(), limit) == "test_028 one, two, PgError");
+}
+
+TEST_CASE("TempServer::restart(): clients are disconnected, and the server answers again on its port") {
+  if (!tut::test::peer_available(TempServer::bindir().has_value(),
+                                 "PostgreSQL (apt-get install postgresql)"))
+    return;
+  TempServer server;  // one of its own: the other tests share theirs
+  const int port = server.port();
+  // restart() blocks this thread for a moment: nothing else runs on this io_context.
+  auto test = [&server]() -> asio::awaitable<std::string> {
+    auto kept = co_await Connection::open(server.conninfo());
+    co_await kept->query("CREATE TABLE kept (n int)");
+    co_await kept->query("INSERT INTO kept VALUES (28)");
+    server.restart(100ms);
+    CHECK_FALSE(kept->check_alive());  // told, then disconnected
+    auto fresh = co_await Connection::open(server.conninfo());
+    auto rows = co_await fresh->query("SELECT n FROM kept");
+    co_return rows.scalar();
+  };
+  CHECK(run_within(test(), limit) == "28");  // the same data
+  CHECK(server.port() == port);
+}

@@ -171,6 +171,24 @@ asio::awaitable<Result> Connection::query(std::string sql, std::vector<std::stri
   co_return co_await collect();
 }
 
+asio::awaitable<Notification> Connection::notification() {
+  for (;;) {
+    // libpq queues the notifications it has read (with a query's answer, or below).
+    if (PGnotify* raw = PQnotifies(conn_)) {
+      Notification received{raw->relname, raw->extra ? raw->extra : ""};
+      PQfreemem(raw);
+      co_return received;
+    }
+    if (broken()) throw PgError("the connection is broken: " + message_of(conn_));
+    if (!readable_now(PQsocket(conn_)))
+      co_await socket_.async_wait(wait_type::wait_read, asio::use_awaitable);
+    if (!PQconsumeInput(conn_)) {  // end-of-file or an error: the server is gone
+      usable_ = false;
+      throw PgError(message_of(conn_));
+    }
+  }
+}
+
 asio::awaitable<void> Connection::flush() {
   for (;;) {
     const int pending = PQflush(conn_);
@@ -407,27 +425,54 @@ TempServer::TempServer() {
   try {
     if (run_and_wait({"/bin/cp", "-a", source.string(), data}, log, Owner{}) != 0)
       throw std::runtime_error("could not copy the cluster template " + source.string());
-    for (int attempt = 0; attempt < 3 && postmaster_ < 0; ++attempt) {
-      port_ = free_port();  // another process may take it before the server does: retry
-      postmaster_ = spawn({*programs + "/postgres", "-D", data, "-p", std::to_string(port_), "-k",
-                           folder_, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c",
-                           "synchronous_commit=off", "-c", "full_page_writes=off"},
-                          log, owner, true);
-      conninfo_ = "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=postgres user=postgres";
-      // Ready when it answers (PQping blocks for a moment: fine before any io_context runs).
-      for (int waited = 0; postmaster_ > 0 && PQping(conninfo_.c_str()) != PQPING_OK; ++waited) {
-        int status = 0;
-        if (::waitpid(postmaster_, &status, WNOHANG) == postmaster_ || waited > 3000)
-          postmaster_ = -1;  // it exited (port taken?) or never became ready in 60 s
-        else
-          std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      }
-    }
-    if (postmaster_ < 0) throw std::runtime_error("PostgreSQL did not start:\n" + read_file(log));
+    start(0);
   } catch (...) {
     std::error_code ignored;
     fs::remove_all(folder_, ignored);
     throw;
+  }
+}
+
+void TempServer::start(int port) {
+  const std::string programs = *bindir();
+  const std::string data = folder_ + "/data", log = folder_ + "/server.log";
+  for (int attempt = 0; attempt < 3 && postmaster_ < 0; ++attempt) {
+    port_ = port != 0 ? port : free_port();  // another process may take it first: retry
+    postmaster_ = spawn({programs + "/postgres", "-D", data, "-p", std::to_string(port_), "-k",
+                         folder_, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c",
+                         "synchronous_commit=off", "-c", "full_page_writes=off"},
+                        log, server_owner(), true);
+    conninfo_ = "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=postgres user=postgres";
+    // Ready when it answers (PQping blocks for a moment: fine before any io_context runs).
+    for (int waited = 0; postmaster_ > 0 && PQping(conninfo_.c_str()) != PQPING_OK; ++waited) {
+      int status = 0;
+      if (::waitpid(postmaster_, &status, WNOHANG) == postmaster_ || waited > 3000)
+        postmaster_ = -1;  // it exited (port taken?) or never became ready in 60 s
+      else
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  if (postmaster_ < 0) throw std::runtime_error("PostgreSQL did not start:\n" + read_file(log));
+}
+
+void TempServer::restart(std::chrono::milliseconds down_for) {
+  if (postmaster_ > 0) {
+    ::kill(postmaster_, SIGINT);  // fast shutdown: clients are told, then disconnected
+    int status = 0;
+    while (::waitpid(postmaster_, &status, 0) < 0 && errno == EINTR) {
+    }
+    postmaster_ = -1;
+  }
+  std::this_thread::sleep_for(down_for);
+  // The same port, so clients' connection strings still hold. (If another process took it
+  // meanwhile, start() gives up after three tries.)
+  for (int attempt = 0; attempt < 50 && postmaster_ < 0; ++attempt) {
+    try {
+      start(port_);
+    } catch (const std::runtime_error&) {
+      if (attempt == 49) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
   }
 }
 

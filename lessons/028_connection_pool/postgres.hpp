@@ -4,9 +4,11 @@
 //   PQsendQueryParams, PQconsumeInput, PQgetResult, PQcancel), waiting for the socket with
 //   posix::stream_descriptor::async_wait. Waiting on a file descriptor that another library
 //   owns is lesson 018's territory (custom asynchronous operations); cancellation is 005's.
+// - Connection::notification(): LISTEN/NOTIFY's receiving end (project 031's idle workers).
 // - TempServer: a throwaway PostgreSQL server in a temporary folder, for the demo and tests.
 #pragma once
 
+#include <chrono>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -46,6 +48,12 @@ struct Result {
   std::string scalar() const;
 };
 
+/// A NOTIFY the server delivered to a connection that had run LISTEN on its channel.
+struct Notification {
+  std::string channel;
+  std::string payload;
+};
+
 /// One PostgreSQL connection (asyncpg.Connection). Open with co_await Connection::open(...).
 /// Use it from one coroutine at a time: PostgreSQL runs one query per connection at a time.
 class Connection {
@@ -77,6 +85,11 @@ class Connection {
   /// that closed it (pg_terminate_backend, a restart) has sent an error and end-of-file: the
   /// connection is broken() afterwards. Returns !broken().
   bool check_alive();
+  /// asyncpg's add_listener(channel, callback), as a wait: on an idle connection that has run
+  /// `LISTEN channel`, returns the next notification (at once if one came with a query's
+  /// answer). Throws PgError when the connection is lost (a NOTIFY sent meanwhile is lost
+  /// too: a listener that reconnects must look for what it missed). Cancellable.
+  asio::awaitable<Notification> notification();
   /// How many queries the server cancelled at our request (tests observe it).
   int cancelled_by_server() const { return cancelled_by_server_; }
 
@@ -112,10 +125,15 @@ class TempServer {
   /// "host=127.0.0.1 port=N dbname=postgres user=postgres"
   const std::string& conninfo() const { return conninfo_; }
   int port() const { return port_; }
+  /// Stops the server (fast shutdown: every client is disconnected), waits `down_for`, and
+  /// starts it again on the same port with the same data: what a server restart looks like
+  /// to a client. Throws std::runtime_error if it cannot start again.
+  void restart(std::chrono::milliseconds down_for = std::chrono::milliseconds(0));
   /// PostgreSQL's programs (initdb, postgres, pgbench), or nullopt if not installed.
   static std::optional<std::string> bindir();
 
  private:
+  void start(int port);  // port 0: a free one
   std::string folder_;
   std::string conninfo_;
   int port_ = 0;
