@@ -106,8 +106,7 @@ std::unique_ptr<EchoServer> start_server(Variant variant, unsigned cores, unsign
     case Variant::end_of_line: return one_thread(SessionConfig{W::copy_then_write, true, true});
     case Variant::every_line:
       return one_thread(SessionConfig{W::copy_then_write, true, false, true});
-    // The UNSAFE hint: no locks in the scheduler and the reactor. Only for an io_context that
-    // one thread runs and that nothing else touches while it runs (see ~ContextServer).
+    // No locks in the scheduler and the reactor: see the top of tuning.hpp and ~ContextServer.
     case Variant::unsafe_hint: return one_thread(SessionConfig{}, no_locks);
     case Variant::tuned: return one_thread(SessionConfig{W::in_place, true, true, true}, no_locks);
   }
