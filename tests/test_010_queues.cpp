@@ -153,6 +153,23 @@ TEST_CASE("PriorityQueue orders (priority, data) pairs like asyncio's tuples") {
   CHECK(queue.try_get() == std::pair<int, std::string>{2, "write"});
 }
 
+namespace {
+struct NoDefault {  // an item type without a default constructor
+  explicit NoDefault(int v) : value(v) {}
+  int value;
+};
+}  // namespace
+
+TEST_CASE("the item type need not be default-constructible") {
+  auto got = run_within([]() -> asio::awaitable<int> {
+    Queue<NoDefault> queue{1};
+    co_await queue.put(NoDefault(4));
+    NoDefault item = co_await queue.get();
+    co_return item.value;
+  }());
+  CHECK(got == 4);
+}
+
 TEST_CASE("maxsize 0 is unbounded: put never waits and full() is never true") {
   Queue<int> queue;
   CHECK(queue.maxsize() == 0);

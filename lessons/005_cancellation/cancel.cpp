@@ -1,6 +1,4 @@
-// Lesson 005: cancellation.
-//
-// How a cancel() reaches a coroutine, hop by hop. Task (how_it_is_built.hpp) does this:
+// Lesson 005: how a cancel() reaches a coroutine, hop by hop. Task (how_it_is_built.hpp) does:
 //     asio::cancellation_signal signal;  // owned by whoever may cancel
 //     asio::co_spawn(ex, work(), asio::bind_cancellation_slot(signal.slot(), on_done));
 //     signal.emit(asio::cancellation_type::terminal);  // Task::cancel()
@@ -10,7 +8,6 @@
 //     -> the operation the coroutine is suspended in, if any: it completes at once with
 //        asio::error::operation_aborted, which use_awaitable throws as a std::system_error.
 // From there it is an ordinary exception: catch blocks and destructors run as it unwinds.
-// The functions below are what a cancelled coroutine sees and does.
 #include "cancel.hpp"
 
 #include <stdexcept>
@@ -42,6 +39,14 @@ struct Connection {
   }
 };
 
+// `except CancelledError: log; raise` (the caller rethrows); other errors pass unrecorded.
+void note_cancelled(const std::system_error& error, const std::string& name,
+                    const std::string& message, const std::string& event, Journal& journal) {
+  if (error.code() != asio::error::operation_aborted) return;
+  tut::log(name, "{}", message);
+  journal.record(name, event);
+}
+
 }  // namespace
 
 asio::awaitable<std::string> sleeper(std::string name, milliseconds delay,
@@ -52,12 +57,9 @@ asio::awaitable<std::string> sleeper(std::string name, milliseconds delay,
   try {
     co_await tut::sleep(delay);
   } catch (const std::system_error& error) {
-    // The cancelled timer wait: Asio's CancelledError. Log, then rethrow so the task ends as
-    // cancelled; swallowing it would make cancel() look like it did nothing.
-    if (error.code() == asio::error::operation_aborted) {
-      tut::log(name, "caught system_error(operation_aborted): cancelled, rethrowing");
-      journal->record(name, "saw operation_aborted");
-    }
+    // Asio's CancelledError: rethrow it, or the task would look as if cancel() did nothing.
+    note_cancelled(error, name, "caught system_error(operation_aborted): cancelled, rethrowing",
+                   "saw operation_aborted", *journal);
     throw;
   }
   tut::log(name, "done");
@@ -67,23 +69,20 @@ asio::awaitable<std::string> sleeper(std::string name, milliseconds delay,
 
 asio::awaitable<std::string> closer(std::string name, milliseconds work, milliseconds cleanup,
                                     std::shared_ptr<Journal> journal) {
-  bool cancelled = false;
   tut::log(name, "working for {}", tut::seconds(work));
   try {
     co_await tut::sleep(work);
-  } catch (const std::system_error& error) {
-    if (error.code() != asio::error::operation_aborted) throw;
-    cancelled = true;  // C++ forbids co_await inside a catch block: clean up below
-  }
-  if (!cancelled) {
     journal->record(name, "finished");
     co_return "finished";
+  } catch (const std::system_error& error) {
+    if (error.code() != asio::error::operation_aborted) throw;
+    // Cancelled. C++ forbids co_await inside a catch block: the cleanup follows it.
   }
   journal->record(name, "cancelled");
   // The state still says "cancelled", and every co_await checks it first (throw_if_cancelled):
   // a plain co_await here would throw at once. The reset installs a fresh state, so the cleanup
-  // can await; a second cancel() still interrupts it, as in asyncio (pass
-  // asio::disable_cancellation() to make it uninterruptible).
+  // can await. A second cancel() still interrupts it, as in asyncio; with the filter
+  // asio::disable_cancellation() nothing would.
   co_await asio::this_coro::reset_cancellation_state();
   tut::log(name, "cancelled; cleanup that awaits: reset the cancellation state, then say goodbye");
   journal->record(name, "cleanup started");
@@ -99,8 +98,7 @@ asio::awaitable<std::string> two_steps(std::string name, milliseconds step1, mil
   // true is the default, spelled out: each co_await first checks the cancellation state and
   // throws operation_aborted if a request was recorded. false: the coroutine looks itself.
   co_await asio::this_coro::throw_if_cancelled(check == Check::automatic);
-  auto executor = co_await asio::this_coro::executor;
-  asio::steady_timer timer(executor, step1);
+  asio::steady_timer timer(co_await asio::this_coro::executor, step1);
   tut::log(name, "step 1 ({}), an operation that cannot be cancelled", tut::seconds(step1));
   // An empty slot detaches this wait from the coroutine's cancellation, like an operation that
   // does not support it (asio::post...): a cancel() now aborts nothing, the state records it.
@@ -115,8 +113,7 @@ asio::awaitable<std::string> two_steps(std::string name, milliseconds step1, mil
     journal->record(name, "stopped after step 1");
     co_return "stopped after step 1";
   }
-  // Check::automatic: if a request was recorded, this co_await throws operation_aborted
-  // BEFORE the timer is started. Step 2 never runs.
+  // Check::automatic with a request recorded: this co_await throws before step 2 starts.
   timer.expires_after(step2);
   tut::log(name, "starting step 2 ({})", tut::seconds(step2));
   co_await timer.async_wait(asio::use_awaitable);
@@ -147,10 +144,9 @@ asio::awaitable<std::string> filtered_sleeper(std::string name, milliseconds del
   try {
     co_await tut::sleep(delay);
   } catch (const std::system_error& error) {
-    if (error.code() == asio::error::operation_aborted) {
-      tut::log(name, "cancelled by a {} request", to_string(state.cancelled()));
-      journal->record(name, "cancelled (" + to_string(state.cancelled()) + ")");
-    }
+    const std::string type = to_string(state.cancelled());
+    note_cancelled(error, name, "cancelled by a " + type + " request", "cancelled (" + type + ")",
+                   *journal);
     throw;
   }
   tut::log(name, "done: no request it accepts ({}) arrived", to_string(accepted));
@@ -163,14 +159,9 @@ asio::awaitable<std::string> filtered_sleeper(std::string name, milliseconds del
 asio::awaitable<std::string> await_directly(std::string name, std::string inner, milliseconds delay,
                                             std::shared_ptr<Journal> journal) {
   try {
-    // One thread of execution: sleeper runs inside this coroutine and shares its
-    // cancellation state. Cancelling this coroutine aborts the timer inside sleeper.
-    co_return co_await sleeper(inner, delay, journal);
+    co_return co_await sleeper(inner, delay, journal);  // one thread of execution, one state
   } catch (const std::system_error& error) {
-    if (error.code() == asio::error::operation_aborted) {
-      tut::log(name, "cancelled, and {} with it", inner);
-      journal->record(name, "cancelled");
-    }
+    note_cancelled(error, name, "cancelled, and " + inner + " with it", "cancelled", *journal);
     throw;
   }
 }
@@ -180,14 +171,11 @@ asio::awaitable<std::string> await_spawned(std::string name, std::string inner, 
   auto executor = co_await asio::this_coro::executor;
   auto child = sleeper(inner, delay, journal);
   try {
-    // A coroutine of its own, but use_awaitable hands co_spawn this coroutine's cancellation
-    // slot, and co_spawn connects the child to it: cancelling us cancels the child.
+    // use_awaitable hands co_spawn this coroutine's cancellation slot: cancelling us reaches it.
     co_return co_await asio::co_spawn(executor, std::move(child), asio::use_awaitable);
   } catch (const std::system_error& error) {
-    if (error.code() == asio::error::operation_aborted) {
-      tut::log(name, "cancelled, and the spawned {} with it", inner);
-      journal->record(name, "cancelled");
-    }
+    note_cancelled(error, name, "cancelled, and the spawned " + inner + " with it", "cancelled",
+                   *journal);
     throw;
   }
 }
@@ -197,10 +185,8 @@ asio::awaitable<std::string> await_shielded(std::string name, Task inner,
   try {
     co_return co_await inner.result();  // bound to OUR cancellation only, not the task's
   } catch (const std::system_error& error) {
-    if (error.code() == asio::error::operation_aborted) {
-      tut::log(name, "cancelled; only its await ended, the shielded task runs on");
-      journal->record(name, "cancelled");
-    }
+    note_cancelled(error, name, "cancelled; only its await ended, the shielded task runs on",
+                   "cancelled", *journal);
     throw;
   }
 }

@@ -79,10 +79,9 @@ enum class Check {
   explicit_,  ///< throw_if_cancelled(false), then a look at this_coro::cancellation_state
 };
 
-/// Step 1 stands for an operation that does not support cancellation: a cancel() during it
-/// aborts nothing and is only recorded. Step 2 is an ordinary timer wait. automatic: the
-/// co_await of step 2 throws before step 2 starts. explicit_: returns "stopped after step 1".
-/// Uncancelled: "both steps". Journal: "step 1 done", "step 2 done", "stopped after step 1".
+/// Step 1 stands for an operation that cannot be cancelled: a cancel() during it is only
+/// recorded. Then automatic throws before step 2, explicit_ returns "stopped after step 1";
+/// uncancelled: "both steps". Journal: "step 1 done", "step 2 done", "stopped after step 1".
 asio::awaitable<std::string> two_steps(std::string name, milliseconds step1, milliseconds step2,
                                        Check check, std::shared_ptr<Journal> journal);
 

@@ -123,9 +123,8 @@ asio::awaitable<PipelineReport> run_pipeline(std::size_t maxsize, int jobs,
   Queue<std::string> queue{maxsize};
   PipelineReport report;
 
-  // Start the workers first: they wait on the empty queue until the producer puts something.
-  // Lesson 003's gather runs them all and waits for all (asyncio.gather); the first to throw
-  // makes it cancel the others, wait for them, and rethrow that first error.
+  // The workers first: they wait on the empty queue. Lesson 003's gather (asyncio.gather) runs
+  // them all; the first to throw makes it cancel the others, wait for them, and rethrow.
   std::vector<asio::awaitable<std::vector<std::string>>> everyone;
   for (auto& worker : workers) everyone.push_back(work(queue, worker, failing_job));
   everyone.push_back(produce(queue, jobs, report));

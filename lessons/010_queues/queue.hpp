@@ -26,18 +26,17 @@
 // cancellation slot, or losing `a || b`) throws asio::system_error(operation_aborted) having
 // done nothing; put(), get() and join() always suspend once, so an item changes hands only in
 // the step that resumes the coroutine and `q.get() || timer` cannot lose one; put() takes its
-// item by value; T must be default-constructible; maxsize 0 means unbounded. Destroying the
-// queue is shutdown(true) (a waiting join() fails too). Not thread-safe, like asyncio.Queue:
-// one single-threaded io_context, or one strand.
+// item by value; maxsize 0 means unbounded. Destroying the queue is shutdown(true) (a waiting
+// join() fails too). Not thread-safe, like asyncio.Queue: one single-threaded io_context, or
+// one strand.
 //
-// How it is built (the waiter lists, async_initiate, cancellation slots, and why not
-// asio::experimental::channel): how_it_is_built.hpp, which you can skip at this lesson.
+// How it is built (the waiters are lesson 006's WaitQueue; why not asio::experimental::channel):
+// how_it_is_built.hpp, which you can skip at this lesson.
 #pragma once
 
 #include <cstddef>
 #include <functional>
 #include <memory>
-#include <optional>
 
 #include <asio/awaitable.hpp>
 
@@ -53,8 +52,7 @@ class BasicQueue {
   /// maxsize 0: unbounded, put() never waits.
   explicit BasicQueue(std::size_t maxsize = 0) : state_(std::make_shared<State>(maxsize)) {}
 
-  /// Destroying the queue shuts it down immediately: no task waits forever on a queue that no
-  /// longer exists (blocked put/get/join fail with QueueShutDown).
+  /// Destroying the queue is shutdown(true): no task waits forever on a queue that is gone.
   ~BasicQueue() { state_->destroy(); }
 
   BasicQueue(const BasicQueue&) = delete;
@@ -71,17 +69,12 @@ class BasicQueue {
   /// Puts `item` in, waiting while the queue is full. Throws QueueShutDown if the queue is
   /// (or gets) shut down, asio::system_error(operation_aborted) if cancelled; either way the
   /// item was not put.
-  asio::awaitable<void> put(T item) {
-    return machinery::start<Kind::put, void(std::exception_ptr)>(
-        state_, std::optional<T>(std::move(item)));
-  }
+  asio::awaitable<void> put(T item) { return State::put(state_, std::move(item)); }
 
   /// Removes and returns the next item, waiting while the queue is empty. Throws
   /// QueueShutDown once the queue is shut down and empty, asio::system_error
   /// (operation_aborted) if cancelled; then no item was taken.
-  asio::awaitable<T> get() {
-    return machinery::start<Kind::get, void(std::exception_ptr, T)>(state_);
-  }
+  asio::awaitable<T> get() { return State::get(state_); }
 
   /// Puts `item` in without waiting (asyncio: put_nowait). Throws QueueShutDown if shut down,
   /// QueueFull if full. Wakes the first waiting getter (it runs later, not inside this call).
@@ -96,16 +89,13 @@ class BasicQueue {
   void task_done() { state_->task_done(); }
 
   /// Waits until every item put has been marked done with task_done().
-  asio::awaitable<void> join() {
-    return machinery::start<Kind::join, void(std::exception_ptr)>(state_);
-  }
+  asio::awaitable<void> join() { return State::join(state_); }
 
   /// Shuts the queue down (see the top of this file). Calling it again is harmless.
   void shutdown(bool immediate = false) { state_->shutdown(immediate); }
 
  private:
   using State = machinery::State<T, Order>;
-  using Kind = machinery::Kind;
   std::shared_ptr<State> state_;  // shared with the waiters, which may outlive the queue
 };
 

@@ -38,7 +38,6 @@ asio::awaitable<asio::error_code> WriteQueue::run() {
       continue;
     }
     // The only async_write on this socket: the next one starts once this one is complete.
-    // (async_write is a loop of write_some calls; two at once would interleave their bytes.)
     auto [error, n] = co_await asio::async_write(socket_, asio::buffer(queue_.front()), no_throw);
     if (error) {
       error_ = error;  // the connection is broken: nothing more will be written
@@ -99,9 +98,8 @@ asio::awaitable<void> EchoServer::read_lines(std::shared_ptr<Session> session) {
   Ending ending;  // how the session ended: say_goodbye() tells the client and the log
   while (!stopping_ && !session->timed_out) {  // either may have happened during an echo
     session->deadline = clock::now() + options_.idle_timeout;  // for the client to send
-    // reader.readline() with a limit: n counts the bytes up to and including the '\n'. The
-    // buffer keeps whatever the client sent after that line, for the next round. stop()
-    // interrupts this read through the slot (a cancellation slot per operation: 018).
+    // reader.readline() with a limit: n counts the bytes up to and including the '\n'; the
+    // buffer keeps what came after, for the next round. stop() interrupts it (018's slots).
     auto token = asio::bind_cancellation_slot(session->stop_reading.slot(), no_throw);
     auto [error, n] = co_await asio::async_read_until(
         session->socket, asio::dynamic_buffer(session->buffer, options_.max_line), '\n', token);
@@ -112,9 +110,8 @@ asio::awaitable<void> EchoServer::read_lines(std::shared_ptr<Session> session) {
       ending.read_error = error;
       break;
     }
-    // The echo: a copy of the line (the queue owns its bytes; the buffer changes), queued
-    // and awaited, like write() + drain(): a client that does not read holds up only itself.
-    // The same deadline bounds it: such a client would otherwise hold us here forever.
+    // The echo: a copy of the line (the queue owns its bytes), queued and awaited, so a client
+    // that does not read holds up only itself, and the same deadline bounds that wait.
     session->deadline = clock::now() + options_.idle_timeout;
     ending.write_error = co_await session->out.write(session->buffer.substr(0, n));
     if (ending.write_error) break;

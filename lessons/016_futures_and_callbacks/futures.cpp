@@ -1,5 +1,5 @@
-// Lesson 016: one timer wait, completed with each kind of completion token (see futures.hpp).
-// Each with_* function below is one style: compare them side by side.
+// Lesson 016: one timer wait completed with each kind of completion token (futures.hpp), one
+// with_* function a style: compare them side by side.
 #include "futures.hpp"
 
 #include <thread>
@@ -25,12 +25,10 @@ WaitReport with_callback(asio::io_context& io, Timer timer) {
   return report;
 }
 
-// 2. use_future: async_wait returns a std::future<void>. It is for a thread that is NOT
-//    running the loop: here main blocks in get() while another thread runs io.run().
-//    An error arrives as a std::system_error thrown by get().
+// 2. use_future, for a thread that is NOT running the loop: main blocks in get(), which throws
+//    an error as std::system_error, while another thread runs io.run(). A shared_future declared
+//    before the thread outlives the join: its result is released on this thread, not the loop's.
 WaitReport with_use_future(asio::io_context& io, Timer timer) {
-  // shared_future, declared before the thread: it outlives the join, so the result (and the
-  // exception in it) is released on this thread, not on the loop's.
   std::shared_future<void> done = timer->async_wait(asio::use_future).share();
   std::jthread loop_thread([&io] { io.run(); });  // joins when it goes out of scope
   try {
@@ -41,22 +39,19 @@ WaitReport with_use_future(asio::io_context& io, Timer timer) {
   }
 }
 
-// 3. use_awaitable: co_await suspends the coroutine until the wait completes; an error
-//    becomes a std::system_error thrown at the co_await.
+// 3. use_awaitable: co_await suspends until the wait completes; an error is thrown there.
 asio::awaitable<WaitReport> with_use_awaitable(Timer timer) {
-  WaitReport report{{}, "co_await returned"};
   try {
     co_await timer->async_wait(asio::use_awaitable);
+    co_return WaitReport{{}, "co_await returned"};
   } catch (const std::system_error& e) {
-    report = {e.code(), "co_await threw system_error"};
+    co_return WaitReport{e.code(), "co_await threw system_error"};
   }
-  co_return report;
 }
 
-// 4. deferred: async_wait(deferred) starts nothing; it returns an operation object. It can be
-//    stored, passed around, composed with `|` and a continuation, and only starts when it is
-//    called with a token. Here the continuation turns (error_code) into (WaitReport), so the
-//    composed operation completes with a WaitReport and the co_await cannot throw.
+// 4. deferred: an operation object, stored, passed around, composed with `|` and a
+//    continuation, started only when called with a token. The continuation here turns
+//    (error_code) into (WaitReport): the composed operation completes with it and cannot throw.
 asio::awaitable<WaitReport> with_deferred(Timer timer) {
   auto wait = timer->async_wait(compat::deferred);  // nothing is waiting yet
   auto describe = compat::deferred([](std::error_code error) {
@@ -84,19 +79,17 @@ asio::awaitable<WaitReport> with_redirect_error(Timer timer) {
 }
 
 // 7. experimental::use_promise: the operation starts at once (eager, like an asyncio Task)
-//    and the promise holds its result until someone waits for it with any token. Destroying
-//    a promise that is not done cancels the operation. Experimental in every Asio release,
-//    and its API changed in 1.25: you wait with promise.async_wait(token) up to 1.24 and
-//    with promise(token) from 1.25, so the lesson writes compat::wait_for(promise, token).
+//    and the promise holds its result until someone waits for it with any token (compat::
+//    wait_for: promise.async_wait(token) up to Asio 1.24, promise(token) from 1.25). Destroying
+//    a promise that is not done cancels the operation.
 asio::awaitable<WaitReport> with_promise(Timer timer) {
   auto promise = timer->async_wait(asio::experimental::use_promise);  // already waiting
-  WaitReport report{{}, "waiting on the promise returned"};
   try {
     co_await compat::wait_for(promise, asio::use_awaitable);
+    co_return WaitReport{{}, "waiting on the promise returned"};
   } catch (const std::system_error& e) {
-    report = {e.code(), "waiting on the promise threw system_error"};
+    co_return WaitReport{e.code(), "waiting on the promise threw system_error"};
   }
-  co_return report;
 }
 
 std::future_status block_inside_loop(milliseconds timer_delay, milliseconds block_for) {
@@ -108,9 +101,8 @@ std::future_status block_inside_loop(milliseconds timer_delay, milliseconds bloc
     fired = timer.async_wait(asio::use_future);
     tut::log("loop", "a handler started a {} timer, then blocks in future.wait_for({})",
              tut::seconds(timer_delay), tut::seconds(block_for));
-    // The mistake: waiting for the loop from inside the loop. The timer falls due while we
-    // wait, but firing it is the loop's job, and the loop's only thread is stuck right here.
-    // future.get() has no timeout: it would never return. wait_for() lets us see it.
+    // The mistake: waiting for the loop from inside the loop, whose only thread, the one that
+    // would fire the timer, is stuck right here. get() would never return; wait_for() shows it.
     status = fired.wait_for(block_for);
     tut::log("loop", "wait_for returned {}: the timer was due, but nobody could fire it",
              status == std::future_status::timeout ? "timeout" : "ready");

@@ -13,8 +13,7 @@
 //   compat::as_tuple(use_awaitable) co_await returns a tuple (error_code, ...): no exception
 //   asio::redirect_error(tok, ec)   co_await returns; the error_code is written into ec
 //   experimental::use_promise       an eager experimental::promise: already running, wait later
-//                                   (the closest thing to an asyncio.Future or Task; waited
-//                                   on with compat::wait_for: its API changed in Asio 1.25)
+//                                   (the closest thing to an asyncio.Future or Task)
 //
 // asyncio has one Future type that everything returns; Asio lets each call site choose, and
 // the operation itself is written once (legacy.hpp shows how, with async_initiate).
@@ -51,10 +50,9 @@ struct WaitReport {
 WaitReport wait_in_style(Style style, milliseconds delay,
                          std::optional<milliseconds> cancel_after = std::nullopt);
 
-/// Why nobody calls future.get() on the loop's own thread: a handler on a single-threaded
-/// io_context starts a `timer_delay` wait with use_future, then blocks in wait_for(`block_for`).
-/// The loop cannot fire the timer while its only thread waits: returns future_status::timeout
-/// even when block_for > timer_delay (get() would hang for ever). The timer fires afterwards.
+/// Why nobody calls future.get() on the loop's own thread: a handler of a single-threaded
+/// io_context starts a `timer_delay` wait with use_future and blocks in wait_for(`block_for`),
+/// which times out even when block_for > timer_delay (get() would hang): nobody fires the timer.
 std::future_status block_inside_loop(milliseconds timer_delay, milliseconds block_for);
 
 }  // namespace lesson016

@@ -1,27 +1,14 @@
 // Lesson 016: async_lookup() (legacy.hpp) used with three completion tokens.
 #include "legacy.hpp"
 
-#include <asio/co_spawn.hpp>
-#include <asio/this_coro.hpp>
 #include <asio/io_context.hpp>
+#include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
 
-namespace lesson016 {
+#include "run.hpp"
 
-namespace {
-// Parameters by value (a pointer to the directory, which outlives the io_context run).
-asio::awaitable<Answer> lookup_awaiting(LegacyDirectory* directory, std::string name) {
-  auto executor = co_await asio::this_coro::executor;
-  Answer answer{"use_awaitable", {}, 0};
-  try {
-    answer.value = co_await async_lookup(executor, *directory, name, asio::use_awaitable);
-  } catch (const std::system_error& e) {
-    answer.error = e.code();
-  }
-  co_return answer;
-}
-}  // namespace
+namespace lesson016 {
 
 std::vector<Answer> lookup_three_ways(LegacyDirectory& directory, std::string name) {
   asio::io_context io;
@@ -34,8 +21,7 @@ std::vector<Answer> lookup_three_ways(LegacyDirectory& directory, std::string na
   io.run();
   io.restart();
 
-  // 2. use_future: the loop runs on another thread, this one blocks in get(). A shared_future
-  // declared before the thread, so its result (or exception) is released here, after the join.
+  // 2. use_future: get() here while another thread runs the loop, as in with_use_future.
   std::shared_future<int> number =
       async_lookup(io.get_executor(), directory, name, asio::use_future).share();
   {
@@ -46,12 +32,19 @@ std::vector<Answer> lookup_three_ways(LegacyDirectory& directory, std::string na
       answers.push_back({"use_future", e.code(), 0});
     }
   }
-  io.restart();
 
-  // 3. use_awaitable, in a coroutine.
-  auto awaited = asio::co_spawn(io, lookup_awaiting(&directory, name), asio::use_future);
-  io.run();
-  answers.push_back(awaited.get());
+  // 3. use_awaitable, in a coroutine: an error is thrown at the co_await. Parameters by value
+  // (a pointer to the directory, which outlives the run).
+  auto lookup = [](LegacyDirectory* dir, std::string key) -> asio::awaitable<Answer> {
+    auto executor = co_await asio::this_coro::executor;
+    try {
+      int value = co_await async_lookup(executor, *dir, key, asio::use_awaitable);
+      co_return Answer{"use_awaitable", {}, value};
+    } catch (const std::system_error& e) {
+      co_return Answer{"use_awaitable", e.code(), 0};
+    }
+  };
+  answers.push_back(tut::run(lookup(&directory, name)));
   return answers;
 }
 

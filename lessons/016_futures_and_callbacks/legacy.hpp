@@ -18,7 +18,6 @@
 #include <memory>
 #include <string>
 #include <system_error>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -32,17 +31,16 @@
 
 namespace lesson016 {
 
-/// LegacyDirectory::lookup as an asynchronous operation with the signature
-/// void(std::error_code, int), usable with any completion token. The handler runs on its
-/// associated executor (a coroutine's, for use_awaitable) or else on `executor`, never on
-/// the library's thread, and the io_context counts the lookup as work while it is pending.
+/// LegacyDirectory::lookup as an Asio operation, void(std::error_code, int), for any token.
+/// The handler runs on its associated executor (a coroutine's, for use_awaitable) or else on
+/// `executor`, never on the library's thread; the lookup counts as work while it is pending.
 template <typename CompletionToken>
 auto async_lookup(asio::any_io_executor executor, LegacyDirectory& directory, std::string name,
                   CompletionToken&& token) {
   // async_initiate turns the token into a completion handler, calls `initiation` with it,
   // and returns what the token asks for: nothing, a future, an awaitable, a deferred op...
   auto initiation = [&directory, executor](auto handler, std::string key) {
-    using Handler = std::decay_t<decltype(handler)>;
+    using Handler = decltype(handler);  // a by-value parameter: no reference to strip
     auto handler_executor = asio::get_associated_executor(handler, executor);
     // The pending lookup is outstanding work: without this guard io_context::run() could
     // return (out of work, lesson 015) while the library still holds our handler.
@@ -75,10 +73,8 @@ struct Answer {
   bool operator==(const Answer&) const = default;
 };
 
-/// The demo of async_lookup: looks `name` up three times on a fresh io_context, with a
-/// callback, with use_future (get() on this thread while another thread runs the loop) and
-/// with use_awaitable (an error is thrown at the co_await). Returns the answers in the order
-/// they arrived: callback, use_future, use_awaitable, each run() waiting for its own answer.
+/// The demo of async_lookup: looks `name` up with a callback, use_future and use_awaitable,
+/// each on a loop run that waits for its own answer; returns the answers in that order.
 std::vector<Answer> lookup_three_ways(LegacyDirectory& directory, std::string name);
 
 }  // namespace lesson016

@@ -20,10 +20,9 @@
 
 namespace lesson020 {
 
-/// Step 8: the end of a line for async_read_until's match-condition form. The same answer as
-/// the '\n' overload (the limit, not_found, the bytes after the line kept), found with one
-/// memchr() over the bytes received; the '\n' overload steps a generic buffers_iterator one
-/// byte at a time (a seventh of lesson 012's user-space instructions in a profile).
+/// Step 8: the end of a line for async_read_until's match-condition form: the '\n' overload's
+/// answer (the limit, not_found, the bytes after the line kept) from one memchr(), where that
+/// overload steps a buffers_iterator byte by byte (a seventh of 012's user-space instructions).
 struct EndOfLine {
   // A std::string's dynamic buffer is one contiguous block: its iterators are over a single
   // const_buffer, so the bytes between `begin` and `end` are plain memory.
@@ -64,24 +63,23 @@ inline asio::awaitable<void> echo_session(asio::ip::tcp::socket socket, SessionC
       // Step 9: a client that sends several lines at once gets them back in ONE write (one
       // system call), not one write per line. The usual single line needs no second search.
       if (config.every_line_at_once && buffer.size() > n) n = buffer.rfind('\n') + 1;
-      const char* line = buffer.data();
+      const auto head = asio::buffer(buffer.data(), n / 2);  // the halves of a split write
+      const auto tail = asio::buffer(buffer.data() + n / 2, n - n / 2);
       if (config.write == Write::copy_then_write) {
         // What most first versions do: take the line out as its own string. A 64-byte
         // line is past the small-string buffer, so this is one heap allocation per echo.
         std::string copy = buffer.substr(0, n);
         co_await asio::async_write(socket, asio::buffer(copy), asio::use_awaitable);
       } else if (config.write == Write::in_place) {
-        co_await asio::async_write(socket, asio::buffer(line, n), asio::use_awaitable);
+        co_await asio::async_write(socket, asio::buffer(buffer.data(), n), asio::use_awaitable);
       } else if (config.write == Write::split_in_two) {
         // Two small writes in a row: with Nagle on, the second waits for the ACK of the
         // first, and the client delays that ACK (up to 40 ms on Linux) hoping to piggyback it.
-        co_await asio::async_write(socket, asio::buffer(line, n / 2), asio::use_awaitable);
-        co_await asio::async_write(socket, asio::buffer(line + n / 2, n - n / 2),
-                                   asio::use_awaitable);
+        co_await asio::async_write(socket, head, asio::use_awaitable);
+        co_await asio::async_write(socket, tail, asio::use_awaitable);
       } else {
         // The same two pieces in ONE gathered write (writev): one segment, no stall.
-        std::array<asio::const_buffer, 2> pieces{asio::buffer(line, n / 2),
-                                                 asio::buffer(line + n / 2, n - n / 2)};
+        std::array<asio::const_buffer, 2> pieces{head, tail};
         co_await asio::async_write(socket, pieces, asio::use_awaitable);
       }
       buffer.erase(0, n);  // keeps the capacity
@@ -107,11 +105,10 @@ inline asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor acceptor, Sessi
     // any_io_executor stores an executor of up to 24 bytes in place, and heap-allocates a
     // bigger one on every copy, and executors are copied for every operation. A strand of
     // any_io_executor is 72 bytes; a strand of io_context::executor_type is 24.
-    if (where == PerConnection::strand_of_any) {
+    if (where == PerConnection::strand_of_any)
       executor = asio::make_strand(executor);
-    } else if (where == PerConnection::strand_of_io_context) {
+    else if (where == PerConnection::strand_of_io_context)
       executor = asio::make_strand(*executor.target<asio::io_context::executor_type>());
-    }
     asio::ip::tcp::socket socket = co_await acceptor.async_accept(executor, asio::use_awaitable);
     // Sessions catch their own errors; rethrow anything else instead of losing it.
     asio::co_spawn(executor, echo_session(std::move(socket), config),

@@ -3,7 +3,6 @@
 #include "tuning.hpp"
 
 #include <fcntl.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,8 +13,6 @@
 
 #include <asio/io_context.hpp>
 #include <asio/posix/stream_descriptor.hpp>
-#include <asio/read_until.hpp>
-#include <asio/write.hpp>
 
 #include "echo_session.hpp"
 #include "how_it_is_built.hpp"
@@ -92,17 +89,16 @@ std::unique_ptr<EchoServer> start_server(Variant variant, unsigned cores, unsign
   auto one_thread = [&](SessionConfig config, int hint = ASIO_CONCURRENCY_HINT_DEFAULT) {
     return std::make_unique<ContextServer>(1, 1, config, same, hint, port);
   };
+  auto on_cores = [&](unsigned contexts, unsigned threads_each, PerConnection where) {
+    return std::make_unique<ContextServer>(contexts, threads_each, SessionConfig{}, where, locks,
+                                           port);
+  };
   switch (variant) {
     case Variant::threads: return start_thread_server(port);  // how_it_is_built.cpp
     case Variant::baseline: return one_thread(SessionConfig{});
-    case Variant::reuseport:
-      return std::make_unique<ContextServer>(cores, 1, SessionConfig{}, same, locks, port);
-    case Variant::strands:
-      return std::make_unique<ContextServer>(1, cores, SessionConfig{},
-                                             PerConnection::strand_of_any, locks, port);
-    case Variant::small_strands:
-      return std::make_unique<ContextServer>(1, cores, SessionConfig{},
-                                             PerConnection::strand_of_io_context, locks, port);
+    case Variant::reuseport: return on_cores(cores, 1, same);
+    case Variant::strands: return on_cores(1, cores, PerConnection::strand_of_any);
+    case Variant::small_strands: return on_cores(1, cores, PerConnection::strand_of_io_context);
     case Variant::split_nagle: return one_thread(SessionConfig{W::split_in_two, false});
     case Variant::split_nodelay: return one_thread(SessionConfig{W::split_in_two, true});
     case Variant::gathered: return one_thread(SessionConfig{W::gathered, false});
@@ -110,8 +106,7 @@ std::unique_ptr<EchoServer> start_server(Variant variant, unsigned cores, unsign
     case Variant::end_of_line: return one_thread(SessionConfig{W::copy_then_write, true, true});
     case Variant::every_line:
       return one_thread(SessionConfig{W::copy_then_write, true, false, true});
-    // The UNSAFE hint: no locks in the scheduler and the reactor. Only for an io_context that
-    // one thread runs and that nothing else touches while it runs (see ~ContextServer).
+    // No locks in the scheduler and the reactor: see the top of tuning.hpp and ~ContextServer.
     case Variant::unsafe_hint: return one_thread(SessionConfig{}, no_locks);
     case Variant::tuned: return one_thread(SessionConfig{W::in_place, true, true, true}, no_locks);
   }

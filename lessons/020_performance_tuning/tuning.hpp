@@ -5,11 +5,10 @@
 // levers: uvloop for a faster loop, several processes with SO_REUSEPORT for more cores,
 // TCP_NODELAY (asyncio sets it on every TCP transport since 3.6), fewer copies.
 //
-// This lesson's tool is a load generator (run_load, in how_it_is_built.hpp): N connections,
-// each sends a fixed-size line and waits for its echo (ping-pong), every byte checked, a
-// warm-up, then round trips counted for a fixed time, latency percentiles from a histogram.
-// It measures echo servers that differ from a baseline in one idea each (Variant), one after
-// the other, from a process of its own pinned to another CPU than the servers.
+// This lesson's tool is a load generator (run_load, how_it_is_built.hpp): N connections in
+// ping-pong (a fixed-size line, its echo, every byte checked), round trips counted for a fixed
+// time after a warm-up, latency percentiles. From a process pinned to another CPU, it measures
+// echo servers that differ from a baseline in one idea each (Variant), one after the other.
 //
 // Where C++/Asio differs from asyncio:
 // - One process can use every core: one io_context per core (SO_REUSEPORT, no sharing) or
@@ -17,8 +16,7 @@
 //   process per core for that (the GIL).
 // - The loop's backend is a compile-time choice (epoll by default on Linux, io_uring with
 //   ASIO_HAS_IO_URING + ASIO_DISABLE_EPOLL); uvloop swaps it at run time.
-// - Allocation is visible and countable: a replaced global operator new
-//   (allocation_counter.cpp).
+// - Allocation is visible and countable: a replaced global operator new (allocation_counter.cpp).
 // - io_context(ASIO_CONCURRENCY_HINT_UNSAFE) takes no locks at all (step 10): then no other
 //   thread may touch it, not even to call stop(). Lesson 012's server promises stop() from any
 //   thread, so it must not use the hint; here a server is stopped through a pipe instead.
