@@ -1,13 +1,14 @@
 // Lesson 024, the io_uring backend: the same copy as copy_file() in file_io.cpp, with no thread
-// pool. asio::stream_file hands each read and write to the kernel through io_uring and
-// completes it like a socket operation, so the loop's own thread never blocks and nothing
-// runs on another thread. It exists only when Asio is compiled with ASIO_HAS_IO_URING (and
+// pool. asio::random_access_file hands each read and write to the kernel through io_uring
+// and completes it like a socket operation, so the loop's own thread never blocks and no
+// thread of ours runs the copy. It exists only when Asio is compiled with ASIO_HAS_IO_URING (and
 // linked with liburing), which changes Asio for the whole program: hence a program of its own,
 // 024_file_io_uring (io_uring.cmake builds it when liburing-dev is installed).
 //   024_file_io_uring FROM TO                   copy, print the byte count and the CRC-32
 //   024_file_io_uring --bench FROM TO           one measured copy (bench/file_copy.sh)
 //   024_file_io_uring --cancel-after N FROM TO  cancel the copy after N chunks (the tests)
 // SIGINT or SIGTERM cancels a copy too. Exit status: 0 copied, 1 error, 3 cancelled.
+#include <array>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -19,11 +20,12 @@
 #include <unistd.h>
 
 #include <asio/bind_cancellation_slot.hpp>
+#include <asio/buffer_registration.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
-#include <asio/stream_file.hpp>
+#include <asio/random_access_file.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
@@ -47,30 +49,61 @@ void check(const std::error_code& error, const char* what_was_done, const std::s
   if (error) throw FileError(error.value(), what_was_done, path);
 }
 
+// One read at `offset` into `buffer`: the byte count, 0 at the end of the file.
+asio::awaitable<std::size_t> read_at(asio::random_access_file& file, std::uint64_t offset,
+                                     asio::mutable_registered_buffer buffer, std::string path) {
+  auto [error, n] = co_await file.async_read_some_at(offset, buffer,
+                                                     compat::as_tuple(asio::use_awaitable));
+  if (error == asio::error::eof) co_return 0;
+  check(error, "error reading", path);
+  co_return n;
+}
+
+// All of `buffer` written at `offset` (a write may take only part of it).
+asio::awaitable<void> write_at(asio::random_access_file& file, std::uint64_t offset,
+                               asio::mutable_registered_buffer buffer, std::string path) {
+  while (buffer.size() > 0) {
+    auto [error, n] = co_await file.async_write_some_at(offset, buffer,
+                                                        compat::as_tuple(asio::use_awaitable));
+    check(error, "error writing", path);
+    buffer += n;
+    offset += n;
+  }
+}
+
 asio::awaitable<Copied> copy_with_io_uring(std::string from, std::string to, bool checksum,
                                            std::function<void(std::uint64_t)> on_chunk) {
+  using namespace asio::experimental::awaitable_operators;
   auto executor = co_await asio::this_coro::executor;
   // Opening is a plain open() (asio::stream_file's own constructor does the same): quick, and
   // it gives the same error messages and the same temporary-then-rename as file_io.cpp.
   Source source(from);
   PendingFile destination(to);
-  asio::stream_file in(executor, source.fd.release());
-  asio::stream_file out(executor, ::dup(destination.fd()));
+  asio::random_access_file in(executor, source.fd.release());
+  asio::random_access_file out(executor, ::dup(destination.fd()));
 
-  std::vector<char> buffer(chunk_size);  // bounded memory, as on the pool
+  // Two chunks, bounded memory as on the pool: while one is written, the next is read into the
+  // other. Both are *registered* with the ring (pinned once, read_fixed/write_fixed): a write
+  // to a file runs on a kernel worker thread, and copying from a plain user buffer there cost
+  // most of the copy's time (docs/performance.md). random_access_file, not stream_file: Asio
+  // 1.22's stream_file reads a registered buffer at offset 0 every time.
+  std::vector<char> memory(2 * chunk_size);
+  std::array<asio::mutable_buffer, 2> halves{asio::buffer(memory.data(), chunk_size),
+                                             asio::buffer(memory.data() + chunk_size, chunk_size)};
+  auto registration = asio::register_buffers(executor, halves);
   Copied copied;
-  for (;;) {
-    auto [read_error, n] = co_await in.async_read_some(asio::buffer(buffer),
-                                                       compat::as_tuple(asio::use_awaitable));
-    if (read_error == asio::error::eof) break;
-    check(read_error, "error reading", from);
-    auto chunk = asio::buffer(buffer.data(), n);
-    auto [write_error, written] =
-        co_await asio::async_write(out, chunk, compat::as_tuple(asio::use_awaitable));
-    check(write_error, "error writing", to);
-    if (checksum) copied.crc32 = crc32_update(copied.crc32, buffer.data(), written);
-    copied.bytes += written;
+  int current = 0;
+  std::size_t n = co_await read_at(in, 0, registration[current], from);
+  while (n > 0) {
+    auto writing = write_at(out, copied.bytes, asio::buffer(registration[current], n), to);
+    auto reading = read_at(in, copied.bytes + n, registration[1 - current], from);
+    // Both at once; a write error (ENOSPC) is the left side's, and `&&` keeps the left's.
+    const std::size_t next = co_await (std::move(writing) && std::move(reading));
+    if (checksum) copied.crc32 = crc32_update(copied.crc32, memory.data() + current * chunk_size, n);
+    copied.bytes += n;
     if (on_chunk) on_chunk(copied.bytes);
+    current = 1 - current;
+    n = next;
   }
   out.close();
   destination.commit();  // close + rename; an exception above removed the temporary instead
