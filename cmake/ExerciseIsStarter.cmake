@@ -1,7 +1,8 @@
-# In the repository, each exercise's exercise.cpp must be its pristine starter/exercise.cpp (the
-# file CI proves fails its tests, and the one `./tutorial exercise reset` restores). A learner's
-# edited file is their work, not a defect: the test is then reported skipped, except under
-# TUTORIAL_NO_SKIP (CI), where it fails. Inputs: -DEXERCISE=<exercise.cpp> -DSTARTER=<starter>.
+# Each exercise's exercise.cpp is the learner's copy, not in git: exercises/CMakeLists.txt makes
+# it from starter/exercise.cpp (the file CI proves fails its tests, and the one `./tutorial
+# exercise reset` restores) when it is missing. On a fresh clone it must be that starter. A
+# learner's edited file is their work, not a defect: the test is then reported skipped, except
+# under TUTORIAL_NO_SKIP (CI), where it fails. Inputs: -DEXERCISE=<exercise.cpp> -DSTARTER=<starter>.
 execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files "${EXERCISE}" "${STARTER}"
                 RESULT_VARIABLE differ)
 if(differ)

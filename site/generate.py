@@ -366,13 +366,18 @@ def prev_next(prev, nxt):
             f'{link(nxt, "next", "Next")}</nav>\n')
 
 
-def files_page(title, folder_label, files, path, back, base=None):
-    """base: the folder the files' labels are relative to (default: each file's own folder)."""
+def files_page(title, folder_label, files, path, back, base=None, shown_as=None):
+    """base: the folder the files' labels are relative to (default: each file's own folder).
+    shown_as: {file: the path below base it is shown as} for a file shown under another name."""
     body = [f"<h1>{html.escape(title)}</h1>", f'<p><a href="{back}">Back to the lesson</a></p>']
+    shown_as = shown_as or {}
+
+    def relative(p):
+        return shown_as.get(p) or p.relative_to(base).as_posix()
     # with a base, two files may share a name (an exercise folder holding two exercises): the
     # id comes from the path relative to base, so every id on the page stays unique
-    body += [source_block(p, folder_label + (p.relative_to(base).as_posix() if base else p.name), level=2,
-                          fid=file_id(p.relative_to(base).as_posix()) if base else None)
+    body += [source_block(p, folder_label + (relative(p) if base else p.name), level=2,
+                          fid=file_id(relative(p)) if base else None)
              for p in files]
     return page(title, "\n".join(body), path)
 
@@ -441,12 +446,24 @@ def build(out, root=ROOT):
                                                      f"tests/{name}.html", f"../lessons/{name}.html")
         exercise = root / "exercises" / name
         if exercise.is_dir():  # the starter files only: the solution/ folder is for after trying
-            # exercises/NNN_topic/K_name/{exercise,test}.cpp (starter/ is a copy of exercise.cpp)
-            files = sorted(p for p in exercise.rglob("*.[ch]pp") if p.is_file()
-                           and not {"solution", "starter"} & set(p.relative_to(exercise).parts[:-1]))
+            # exercises/NNN_topic/K_name/{starter/exercise,test}.cpp. The learner's exercise.cpp
+            # is made from starter/exercise.cpp and not in git (it may hold their edits), so the
+            # page shows the starter under the name the learner edits: K_name/exercise.cpp.
+            shown_as, files = {}, []
+            for p in exercise.rglob("*.[ch]pp"):
+                folders = p.relative_to(exercise).parts[:-1]
+                if not p.is_file() or "solution" in folders:
+                    continue
+                if "starter" in folders:
+                    shown_as[p] = p.parent.parent.joinpath(p.name).relative_to(exercise).as_posix()
+                elif (p.parent / "starter" / p.name).is_file():
+                    continue  # the learner's copy of a starter
+                files.append(p)
+            files.sort(key=lambda p: shown_as.get(p) or p.relative_to(exercise).as_posix())
             pages[f"exercises/{name}.html"] = files_page(f"{heading}: exercise", f"exercises/{name}/",
                                                          files, f"exercises/{name}.html",
-                                                         f"../lessons/{name}.html", base=exercise)
+                                                         f"../lessons/{name}.html", base=exercise,
+                                                         shown_as=shown_as)
     for doc in site.docs:
         text = (root / "docs" / f"{doc}.md").read_text()
         title = re.match(r"# (.*)", text)

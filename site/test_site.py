@@ -135,21 +135,28 @@ class Generator(unittest.TestCase):
         self.assertNotIn("the answer", pages["exercises/001_one.html"])
         self.assertEqual(check_site.check(self.tmp / "site", repo), [])
 
-    def test_an_exercise_in_a_folder_of_its_own_shows_its_starter_not_starter_or_solution(self):
+    def test_an_exercise_in_a_folder_of_its_own_shows_its_starter_not_the_learners_copy_or_solution(self):
         repo = self.tmp / "repo"
         make_repo(repo, [("001_one", "one\n")])
         folder = repo / "exercises/001_one/1_overlap"
         (folder / "solution").mkdir(parents=True)
         (folder / "starter").mkdir()
-        (folder / "exercise.cpp").write_text("// TODO: make the sleeps overlap\n")
-        (folder / "starter/exercise.cpp").write_text("// the pristine copy\n")
+        (folder / "exercise.cpp").write_text("// a learner's edits, not in git\n")
+        (folder / "starter/exercise.cpp").write_text("// TODO: make the sleeps overlap\n")
         (folder / "solution/exercise.cpp").write_text("// the answer\n")
+        (folder / "test.cpp").write_text("// the tests\n")
         pages = generate.build(self.tmp / "site", repo)
-        self.assertIn("exercises/001_one/1_overlap/exercise.cpp", pages["exercises/001_one.html"])
-        self.assertIn("TODO: make the sleeps overlap", pages["exercises/001_one.html"])
-        self.assertNotIn("the answer", pages["exercises/001_one.html"])
-        self.assertNotIn("the pristine copy", pages["exercises/001_one.html"])
+        page = pages["exercises/001_one.html"]
+        self.assertIn("exercises/001_one/1_overlap/exercise.cpp", page)  # the name the learner edits
+        self.assertNotIn("1_overlap/starter/", page)
+        self.assertIn("TODO: make the sleeps overlap", page)
+        self.assertIn("the tests", page)
+        self.assertNotIn("the answer", page)
+        self.assertNotIn("a learner's edits", page)
         self.assertEqual(check_site.check(self.tmp / "site", repo), [])
+        (folder / "exercise.cpp").unlink()  # a fresh clone, before anything made it
+        pages = generate.build(self.tmp / "site", repo)
+        self.assertIn("TODO: make the sleeps overlap", pages["exercises/001_one.html"])
 
     def test_a_lesson_without_a_page_fails_the_check(self):
         repo = self.tmp / "repo"

@@ -10,6 +10,7 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include "errors.hpp"
 #include "log.hpp"
 #include "test_support.hpp"
 
@@ -31,13 +32,7 @@ int position(const Journal& journal, const std::string& event) {
   return found == events.end() ? -1 : static_cast<int>(found - events.begin());
 }
 
-std::string message_of(std::exception_ptr error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-}
+using tut::test::message_of;
 
 asio::awaitable<std::string> throws_at_once() {
   throw std::logic_error("at once");

@@ -14,6 +14,7 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 
+#include "errors.hpp"
 #include "log.hpp"
 #include "test_support.hpp"
 
@@ -30,13 +31,7 @@ using Order = std::array<std::size_t, 3>;
 
 namespace {
 
-std::string message_of(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-}
+using tut::test::message_of;
 
 // Runs wait_jobs and returns its result together with a snapshot of the journal taken the
 // moment the wait returned: what the tests check about the losers must already be true then.

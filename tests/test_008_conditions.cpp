@@ -19,6 +19,7 @@
 #include "async_condition.hpp"
 #include "job_board.hpp"
 #include "test_support.hpp"
+#include "turns.hpp"
 
 using namespace std::chrono_literals;
 using namespace asio::experimental::awaitable_operators;
@@ -28,11 +29,7 @@ using tut::test::run_within;
 
 namespace {
 
-// One turn of the loop: everything posted before this call runs before it returns.
-asio::awaitable<void> yield_once() {
-  auto executor = co_await asio::this_coro::executor;
-  co_await asio::post(executor, asio::use_awaitable);
-}
+using tut::test::yield_once;
 
 // A mutex and a condition that outlive every task of a test (tasks share it by shared_ptr).
 struct Shared {

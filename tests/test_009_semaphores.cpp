@@ -18,6 +18,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include "test_support.hpp"
+#include "turns.hpp"
 
 using namespace std::chrono_literals;
 using namespace asio::experimental::awaitable_operators;
@@ -29,14 +30,8 @@ using tut::test::run_within;
 
 namespace {
 
-// Lets every task that is ready run (each post puts us at the back of the queue).
-asio::awaitable<void> let_others_run(int rounds = 10) {
-  auto executor = co_await asio::this_coro::executor;
-  for (int i = 0; i < rounds; ++i) co_await asio::post(executor, asio::use_awaitable);
-}
-
-// One turn of the loop: lets everything already posted run before the test goes on.
-asio::awaitable<void> suspend_once() { co_await let_others_run(1); }
+using tut::test::let_others_run;
+using tut::test::yield_once;
 
 // What a waiter task saw.
 struct AcquireLog {
@@ -89,7 +84,7 @@ TEST_CASE("acquire takes permits until none is left, release and ~Permit give th
     }
     CHECK(semaphore.value() == 2);  // the destructor did
     CHECK_FALSE(semaphore.locked());
-    co_await suspend_once();
+    co_await yield_once();
   }());
 }
 
@@ -287,7 +282,7 @@ TEST_CASE("BoundedSemaphore refuses a release above its initial value, Semaphore
     Semaphore plain(executor, 2);
     plain.release();
     CHECK(plain.value() == 3);
-    co_await suspend_once();
+    co_await yield_once();
   }());
 }
 

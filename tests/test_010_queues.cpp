@@ -18,10 +18,12 @@
 #include <asio/strand.hpp>
 #include <asio/this_coro.hpp>
 
+#include "errors.hpp"
 #include "log.hpp"
 #include "pipeline.hpp"
 #include "queue.hpp"
 #include "test_support.hpp"
+#include "turns.hpp"
 
 using namespace std::chrono_literals;
 using namespace asio::experimental::awaitable_operators;
@@ -36,10 +38,7 @@ using tut::test::run_within;
 namespace {
 
 // Lets every posted step run: each queue operation needs a few hops through the executor.
-asio::awaitable<void> settle(int hops = 20) {
-  auto executor = co_await asio::this_coro::executor;
-  for (int i = 0; i < hops; ++i) co_await asio::post(executor, asio::use_awaitable);
-}
+asio::awaitable<void> settle(int hops = 20) { co_await tut::test::let_others_run(hops); }
 
 // What happened to one background put/get/join.
 struct Outcome {
@@ -50,14 +49,7 @@ struct Outcome {
 
 template <typename E>
 bool failed_with(const Outcome& outcome) {
-  if (!outcome.error) return false;
-  try {
-    std::rethrow_exception(outcome.error);
-  } catch (const E&) {
-    return true;
-  } catch (...) {
-  }
-  return false;
+  return tut::test::holds<E>(outcome.error);
 }
 
 bool was_cancelled(const Outcome& outcome) { return tut::is_cancellation(outcome.error); }

@@ -16,6 +16,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include "test_support.hpp"
+#include "turns.hpp"
 
 using namespace std::chrono_literals;
 using namespace asio::experimental::awaitable_operators;
@@ -27,11 +28,7 @@ using State = lesson011::Barrier::State;
 
 namespace {
 
-// Lets every task that is ready run (each post puts us at the back of the queue).
-asio::awaitable<void> let_others_run(int rounds = 10) {
-  auto executor = co_await asio::this_coro::executor;
-  for (int i = 0; i < rounds; ++i) co_await asio::post(executor, asio::use_awaitable);
-}
+using tut::test::let_others_run;
 
 // What one waiting task saw.
 struct Outcome {

@@ -1,11 +1,10 @@
 #include "pitfalls.hpp"
 
-#include <array>
-#include <cstdio>
-#include <filesystem>
-#include <sys/wait.h>
+#include <chrono>
+#include <string>
 
 #include "compat.hpp"
+#include "program.hpp"
 #include "test_support.hpp"
 
 using namespace lesson019;
@@ -38,15 +37,12 @@ TEST_CASE("pitfall 3: by value, a coroutine owns its argument") {
 #if defined(__SANITIZE_ADDRESS__)
 TEST_CASE("pitfall 3: ASan catches the dangling reference parameter") {
   // Run the lesson program's reproducer in a child process: it must die with an ASan report.
-  auto program = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "019_debugging";
-  std::string command = program.string() + " --dangling 2>&1";
-  FILE* child = popen(command.c_str(), "r");
-  REQUIRE(child != nullptr);
-  std::string output;
-  std::array<char, 4096> chunk{};
-  while (auto n = std::fread(chunk.data(), 1, chunk.size(), child)) output.append(chunk.data(), n);
-  int status = pclose(child);
-  CHECK_FALSE((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  tut::test::Program::Options merged;  // the report goes to stderr
+  merged.err = tut::test::Program::Stderr::to_stdout;
+  auto program = tut::test::Program::built("019_debugging", {"--dangling"}, merged);
+  const tut::test::Exit exit = program.wait(std::chrono::seconds(60));
+  const std::string& output = program.output();
+  CHECK_FALSE(exit.code == 0);
   CHECK_THAT(output, tut::test::ContainsSubstring("AddressSanitizer"));
   CHECK_THAT(output, tut::test::ContainsSubstring("count_words_by_reference"));
 }

@@ -28,6 +28,7 @@
 
 #include "compat.hpp"
 #include "file_io.hpp"
+#include "errors.hpp"
 #include "test_support.hpp"
 
 using namespace lesson024;
@@ -139,14 +140,7 @@ int errno_of(std::exception_ptr error) {
   return 0;
 }
 
-std::string message_of(std::exception_ptr error) {
-  try {
-    if (error) std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
+using tut::test::message_of;
 
 }  // namespace
 

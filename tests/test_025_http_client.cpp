@@ -13,8 +13,6 @@
 #include <thread>
 #include <vector>
 
-#include <poll.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <asio/executor_work_guard.hpp>
@@ -25,6 +23,7 @@
 
 #include "compat.hpp"
 #include "http_client.hpp"
+#include "program.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -62,54 +61,24 @@ struct TempDir {
   }
 };
 
-// A child process whose stdout and stderr we read; killed (SIGTERM) and reaped when destroyed.
-struct Child {
-  pid_t pid = -1;
-  int out = -1;
-  Child(std::vector<std::string> args, const std::string& folder) {
-    int fds[2];
-    REQUIRE(pipe(fds) == 0);
-    pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-      dup2(fds[1], 1);
-      dup2(fds[1], 2);
-      close(fds[0]);
-      close(fds[1]);
-      if (chdir(folder.c_str()) != 0) _exit(126);
-      std::vector<char*> argv;
-      for (auto& arg : args) argv.push_back(arg.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(fds[1]);
-    out = fds[0];
-  }
-  ~Child() {
-    kill(pid, SIGTERM);
-    waitpid(pid, nullptr, 0);
-    close(out);
-  }
-  // The first output line containing `marker`, from the marker on; fails after 20 s or at EOF.
-  std::string wait_for(const std::string& marker) {
-    std::string text;
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      pollfd ready{out, POLLIN, 0};
-      if (poll(&ready, 1, 100) <= 0) continue;
-      char buffer[512];
-      const auto n = read(out, buffer, sizeof buffer);
-      if (n <= 0) break;
-      text.append(buffer, static_cast<std::size_t>(n));
-      const auto at = text.find(marker);
-      if (at != std::string::npos && text.find('\n', at) != std::string::npos)
-        return text.substr(at, text.find('\n', at) - at);
-    }
-    FAIL("the peer did not print \"" << marker << "\"; it printed:\n" << text);
-    return "";
-  }
-};
+using tut::test::Program;
+
+// A peer server started in `folder`, its stdout and stderr read together (Program kills and
+// reaps it when destroyed).
+Program::Options in_folder(const std::string& folder) {
+  Program::Options options;
+  options.err = Program::Stderr::to_stdout;
+  options.directory = folder;
+  return options;
+}
+
+// The first output line of `peer` containing `marker`, from the marker on; fails after 20 s or
+// at its end.
+std::string line_from(Program& peer, const std::string& marker) {
+  const auto line = peer.line_with(marker, 20s);
+  if (!line) FAIL("the peer did not print \"" << marker << "\"; it printed:\n" << peer.output());
+  return line->substr(line->find(marker));
+}
 
 std::string capture(const std::string& command) {  // what a shell command prints on stdout
   std::string text;
@@ -194,8 +163,8 @@ TEST_CASE("GET from python3 http.server gives the bytes curl gets") {
   TempDir folder;
   const std::string data = some_bytes(300 * 1000);
   folder.file("data.bin", data);
-  Child server({python, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1"}, folder.path.string());
-  const auto line = server.wait_for("Serving HTTP on");
+  Program server({python, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1"}, in_folder(folder.path.string()));
+  const auto line = line_from(server, "Serving HTTP on");
   const std::string base = "http://127.0.0.1:" + std::to_string(std::stoi(line.substr(line.find(" port ") + 6)));
 
   auto fetch = [&]() -> asio::awaitable<std::vector<Response>> {
@@ -258,8 +227,8 @@ async def main():
 
 asyncio.run(main())
 )");
-  Child server({python, "server.py"}, folder.path.string());
-  const auto line = server.wait_for("port ");
+  Program server({python, "server.py"}, in_folder(folder.path.string()));
+  const auto line = line_from(server, "port ");
   const std::string base = "http://127.0.0.1:" + line.substr(5);
   const std::string posted = some_bytes(100 * 1000);
 
@@ -626,12 +595,12 @@ struct Certificates {
 };
 
 // openssl s_server -WWW with `name`.pem: serves files of the folder; returns its port.
-std::string start_s_server(std::unique_ptr<Child>& child, const Certificates& certs, const std::string& name) {
-  child = std::make_unique<Child>(std::vector<std::string>{"/usr/bin/openssl", "s_server", "-accept", "127.0.0.1:0",
-                                                           "-cert", certs.path(name + ".pem"), "-key",
-                                                           certs.path(name + ".key"), "-WWW"},
-                                  certs.folder.path.string());
-  const auto line = child->wait_for("ACCEPT");
+std::string start_s_server(std::unique_ptr<Program>& child, const Certificates& certs, const std::string& name) {
+  child = std::make_unique<Program>(std::vector<std::string>{"/usr/bin/openssl", "s_server", "-accept", "127.0.0.1:0",
+                                                             "-cert", certs.path(name + ".pem"), "-key",
+                                                             certs.path(name + ".key"), "-WWW"},
+                                    in_folder(certs.folder.path.string()));
+  const auto line = line_from(*child, "ACCEPT");
   return line.substr(line.rfind(':') + 1);
 }
 
@@ -653,7 +622,7 @@ TEST_CASE("https with a trusted CA gets the bytes curl gets") {
   if (!tut::test::peer_available(access("/usr/bin/openssl", X_OK) == 0, "the openssl CLI (apt-get install openssl)")) return;
   if (!tut::test::peer_available(has_program("curl"), "curl (apt-get install curl)")) return;
   Certificates certs;
-  std::unique_ptr<Child> server;
+  std::unique_ptr<Program> server;
   const auto port = start_s_server(server, certs, "localhost");
   Options options;
   options.ca_file = certs.path("ca.pem");
@@ -672,7 +641,7 @@ TEST_CASE("https refuses an untrusted certificate and a wrong host name") {
   Options trusting;
   trusting.ca_file = certs.path("ca.pem");
   {
-    std::unique_ptr<Child> server;
+    std::unique_ptr<Program> server;
     const auto port = start_s_server(server, certs, "localhost");
     // Verification is on by default: the system's CAs do not know our throwaway CA.
     CHECK_THAT(https_error({}, "https://localhost:" + port + "/page.txt"),
@@ -680,13 +649,13 @@ TEST_CASE("https refuses an untrusted certificate and a wrong host name") {
                                  " failed: certificate verify failed: unable to get local issuer certificate"));
   }
   {
-    std::unique_ptr<Child> server;
+    std::unique_ptr<Program> server;
     const auto port = start_s_server(server, certs, "wrong");
     CHECK(https_error(trusting, "https://localhost:" + port + "/page.txt") ==
           "TLS handshake with localhost:" + port + " failed: certificate verify failed: hostname mismatch");
   }
   {
-    std::unique_ptr<Child> server;
+    std::unique_ptr<Program> server;
     const auto port = start_s_server(server, certs, "self");
     CHECK_THAT(https_error(trusting, "https://localhost:" + port + "/page.txt"),
                ContainsSubstring("certificate verify failed: self-signed certificate"));

@@ -12,13 +12,14 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include <asio/post.hpp>
 #include <asio/this_coro.hpp>
 
-#include "program.hpp"
+#include "peers.hpp"
 #include "test_support.hpp"
 #include "ws.hpp"
 
@@ -30,11 +31,6 @@ namespace {
 const asio::ip::address localhost = asio::ip::make_address("127.0.0.1");
 const char* const python = "/usr/bin/python3";
 
-bool python_has_websockets() {
-  return std::system("/usr/bin/python3 -c 'import websockets' >/dev/null 2>&1") == 0;
-}
-const char* const python_missing =
-    "Debian's /usr/bin/python3 with the websockets library (apt-get install python3-websockets)";
 
 // A Python script in a temporary file, removed with this object.
 struct Script {
@@ -106,7 +102,7 @@ asio::awaitable<std::string> python_client_against_server(std::string script, bo
 }  // namespace
 
 TEST_CASE("the websockets library's client talks to this server") {
-  if (!tut::test::peer_available(python_has_websockets(), python_missing)) return;
+  if (!tut::test::python_websockets_available()) return;
   Script script(client_script);
   const auto output =
       tut::test::run_within(python_client_against_server(script.path.string(), false), 50s);
@@ -117,7 +113,7 @@ TEST_CASE("the websockets library's client talks to this server") {
 }
 
 TEST_CASE("the websockets library's client gets 1009 for a message over the limit") {
-  if (!tut::test::peer_available(python_has_websockets(), python_missing)) return;
+  if (!tut::test::python_websockets_available()) return;
   Script script(client_script);
   const auto output =
       tut::test::run_within(python_client_against_server(script.path.string(), true), 50s);
@@ -212,7 +208,7 @@ asio::awaitable<ClientResult> client_against_python(std::string port, std::size_
 }  // namespace
 
 TEST_CASE("this client talks to the websockets library's server") {
-  if (!tut::test::peer_available(python_has_websockets(), python_missing)) return;
+  if (!tut::test::python_websockets_available()) return;
   PythonServer server(100'000);
   REQUIRE_FALSE(server.port.empty());
   const auto result = tut::test::run_within(client_against_python(server.port, 0), 50s);
@@ -227,7 +223,7 @@ TEST_CASE("this client talks to the websockets library's server") {
 }
 
 TEST_CASE("the websockets library's server closes this client with 1009 over its max_size") {
-  if (!tut::test::peer_available(python_has_websockets(), python_missing)) return;
+  if (!tut::test::python_websockets_available()) return;
   PythonServer server(1000);
   REQUIRE_FALSE(server.port.empty());
   const auto result = tut::test::run_within(client_against_python(server.port, 2000), 50s);
@@ -242,37 +238,7 @@ TEST_CASE("the websockets library's server closes this client with 1009 over its
 
 namespace {
 
-using tut::test::Program;
-
-const char* const chromium = "/usr/bin/chromium";
-
-// Chromium in a process group of its own (it starts helpers), so the test can end all of it.
-struct Browser {
-  pid_t pid = -1;
-  std::unique_ptr<Program> program;
-  std::filesystem::path profile;
-  void start(const std::string& url) {
-    profile = std::filesystem::temp_directory_path() /
-              ("test_026_chromium_" + std::to_string(::getpid()));
-    const std::string profile_flag = "--user-data-dir=" + profile.string();
-    std::vector<std::string> args = {chromium, "--headless", "--no-sandbox", "--disable-gpu",
-                                     "--no-first-run", profile_flag, url};
-    Program::Options quiet;
-    quiet.out = Program::Stdout::null;
-    quiet.err = Program::Stderr::null;
-    quiet.own_process_group = true;
-    program = std::make_unique<Program>(std::move(args), quiet);
-    pid = program->pid();
-  }
-  ~Browser() {
-    if (program) {
-      program->signal(SIGTERM);  // the group this test started, by its id
-      program->wait(std::chrono::seconds(20));
-    }
-    std::error_code ignored;
-    if (!profile.empty()) std::filesystem::remove_all(profile, ignored);
-  }
-};
+using Browser = std::optional<tut::test::HeadlessChromium>;
 
 struct BrowserRound {
   std::string got;  // what the page sent back after the echo
@@ -297,8 +263,8 @@ asio::awaitable<std::string> browser_round_trip(Browser* browser) {
   };
   WebSocketServer server(executor, {localhost, 0}, handler);
   round->server = &server;
-  browser->start("http://127.0.0.1:" + std::to_string(server.port()) + "/");
-  REQUIRE(browser->pid > 0);
+  browser->emplace("026", "http://127.0.0.1:" + std::to_string(server.port()) + "/");
+  REQUIRE((*browser)->pid() > 0);
   auto serving = server.serve();
   co_await std::move(serving);
   co_return round->got;
@@ -307,10 +273,8 @@ asio::awaitable<std::string> browser_round_trip(Browser* browser) {
 }  // namespace
 
 TEST_CASE("headless Chromium loads the page and echoes through a WebSocket") {
-  if (!tut::test::peer_available(::access(chromium, X_OK) == 0,
-                                 "Chromium (apt-get install --no-install-recommends chromium)"))
-    return;
-  Browser browser;
+  if (!tut::test::chromium_available()) return;
+  Browser browser;  // outside the coroutine: ended (its whole group) however the test ends
   const auto got = tut::test::run_within(browser_round_trip(&browser), 50s);
   CHECK(got == "browser got: hello from the browser");
 }

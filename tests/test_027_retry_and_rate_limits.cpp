@@ -15,6 +15,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include "compat.hpp"
+#include "errors.hpp"
 #include "fake_clock.hpp"
 #include "resilience_how_it_is_built.hpp"
 #include "semaphore.hpp"  // lesson 009
@@ -130,17 +131,7 @@ asio::awaitable<Ending> cancelled_after(asio::awaitable<std::string> operation,
   co_return Ending{std::get<2>(results), std::get<1>(results)};
 }
 
-template <class E>
-bool holds(const std::exception_ptr& error) {
-  if (!error) return false;  // (rethrowing a null exception_ptr is undefined)
-  try {
-    std::rethrow_exception(error);
-  } catch (const E&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
+using tut::test::holds;
 
 int status_of(const std::exception_ptr& error) {
   if (!error) return 0;

@@ -15,6 +15,7 @@
 #include "compat.hpp"
 #include "pool.hpp"
 #include "sleep.hpp"
+#include "errors.hpp"
 #include "test_support.hpp"
 #include "timeouts.hpp"
 
@@ -79,14 +80,7 @@ asio::awaitable<void> wait_for_state(Connection* watcher, std::string pid, std::
   }
 }
 
-std::string error_text(std::exception_ptr error) {
-  try {
-    if (error) std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
+using tut::test::message_of;
 
 }  // namespace
 
@@ -183,7 +177,7 @@ TEST_CASE("connections are opened lazily, never more than max_size") {
     CHECK(pool.stats().open == 3);
     for (auto& task : tasks) {
       auto error = co_await task->wait();
-      CHECK(error_text(error) == "");
+      CHECK(message_of(error) == "");
     }
     CHECK(pool.stats().opened == 3);
     CHECK(pool.stats().idle == 3);
@@ -409,7 +403,7 @@ TEST_CASE("a connection killed during a query fails that query, then is replaced
     std::vector<std::string> args{pid_of(before)};
     co_await killer->query("SELECT pg_terminate_backend($1, 5000)", args);
     auto error = co_await query.wait();
-    CHECK_FALSE(error_text(error).empty());  // the server said why, or the connection was lost
+    CHECK_FALSE(message_of(error).empty());  // the server said why, or the connection was lost
     CHECK(pool.stats().discarded == 1);
     auto after = co_await pool.query("SELECT 'still works'");
     CHECK(after.scalar() == "still works");
@@ -466,7 +460,7 @@ TEST_CASE("close() with a lease out: waiters and new callers fail, close() waits
     Task closing(executor);
     closing.start(pool.close());
     auto waiter_error = co_await waiting.wait();
-    CHECK(error_text(waiter_error) == "the pool is closed");
+    CHECK(message_of(waiter_error) == "the pool is closed");
     std::string refused;
     try {
       co_await pool.acquire();

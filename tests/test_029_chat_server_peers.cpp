@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "program.hpp"
+#include "peers.hpp"
 #include "test_029_chat_server_support.hpp"
 
 using namespace lesson029;
@@ -54,10 +54,7 @@ struct TempFile {
 }  // namespace
 
 TEST_CASE("two TCP clients and a Python websockets client talk in one room") {
-  if (!tut::test::peer_available(
-          std::system("/usr/bin/python3 -c 'import websockets' >/dev/null 2>&1") == 0,
-          "Debian's /usr/bin/python3 with the websockets library (apt-get install python3-websockets)"))
-    return;
+  if (!tut::test::python_websockets_available()) return;
   TempFile script("client.py", python_client);
   std::string output;
   struct Joined {  // joins the thread however the test ends (the script's waits are bounded)
@@ -104,58 +101,20 @@ TEST_CASE("two TCP clients and a Python websockets client talk in one room") {
 
 // ------------------------------------------------------------------------- browsers
 
-namespace {
-
-using tut::test::Program;
-
-const char* const chromium = "/usr/bin/chromium";
-
-// Headless Chromium in a process group of its own (it starts helpers), ended with its group.
-struct Browser {
-  pid_t pid = -1;
-  std::unique_ptr<Program> program;
-  std::filesystem::path profile;
-  Browser(const std::string& name, const std::string& url) {
-    profile = std::filesystem::temp_directory_path() /
-              ("test_029_chromium_" + std::to_string(::getpid()) + "_" + name);
-    std::vector<std::string> args = {chromium, "--headless", "--no-sandbox", "--disable-gpu",
-                                     "--no-first-run", "--user-data-dir=" + profile.string(), url};
-    Program::Options quiet;
-    quiet.out = Program::Stdout::null;
-    quiet.err = Program::Stderr::null;
-    quiet.own_process_group = true;
-    program = std::make_unique<Program>(std::move(args), quiet);
-    pid = program->pid();
-  }
-  Browser(const Browser&) = delete;
-  Browser& operator=(const Browser&) = delete;
-  ~Browser() {
-    if (program) {
-      program->signal(SIGTERM);  // the group this test started, by its id
-      program->wait(std::chrono::seconds(20));
-    }
-    std::error_code ignored;
-    std::filesystem::remove_all(profile, ignored);
-  }
-};
-
-}  // namespace
-
 TEST_CASE("headless Chromium: two pages chat with each other, a TCP client in the room") {
-  if (!tut::test::peer_available(::access(chromium, X_OK) == 0,
-                                 "Chromium (apt-get install --no-install-recommends chromium)"))
-    return;
+  if (!tut::test::chromium_available()) return;
+  using Browser = tut::test::HeadlessChromium;
   std::vector<std::unique_ptr<Browser>> browsers;
   auto body = [&browsers](ChatServer* server, Stop) -> asio::awaitable<void> {
     auto watcher = co_await Person::by_line(server->line_port());
     co_await watcher.say("/nick watcher");
     const std::string page = "http://127.0.0.1:" + std::to_string(server->web_port()) + "/";
     // bob answers the first line said in the room; alice speaks once bob is there.
-    browsers.push_back(std::make_unique<Browser>("bob", page + "?nick=bob&answer=1"));
+    browsers.push_back(std::make_unique<Browser>("029_bob", page + "?nick=bob&answer=1"));
     browsers.push_back(std::make_unique<Browser>(
-        "alice", page + "?nick=alice&say=hello%20from%20alice&when=bob"));
-    REQUIRE(browsers[0]->pid > 0);
-    REQUIRE(browsers[1]->pid > 0);
+        "029_alice", page + "?nick=alice&say=hello%20from%20alice&when=bob"));
+    REQUIRE(browsers[0]->pid() > 0);
+    REQUIRE(browsers[1]->pid() > 0);
     auto said = co_await watcher.expect("[#lobby] ");
     CHECK(said == "[#lobby] alice: hello from alice");
     auto answered = co_await watcher.expect("[#lobby] ");

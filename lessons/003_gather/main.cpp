@@ -4,6 +4,7 @@
 
 #include <fmt/core.h>
 
+#include "demo.hpp"
 #include "gather.hpp"
 #include "log.hpp"
 #include "run.hpp"
@@ -119,8 +120,7 @@ asio::awaitable<void> time_limit() {
 }
 
 void part(const char* title, asio::awaitable<void> demo) {
-  fmt::print("-- {}\n", title);
-  tut::reset_clock();
+  tut::part(title);
   tut::run(std::move(demo));
 }
 

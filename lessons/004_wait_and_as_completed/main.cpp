@@ -5,6 +5,7 @@
 
 #include <asio/this_coro.hpp>
 
+#include "demo.hpp"
 #include "log.hpp"
 #include "run.hpp"
 #include "wait.hpp"
@@ -16,13 +17,6 @@ using lesson004::ReturnWhen;
 
 namespace {
 
-// Each part restarts the clock so its times read from 0.
-void part(const char* title) {
-  fmt::print("\n== {} ==\n", title);
-  std::fflush(stdout);
-  tut::reset_clock();
-}
-
 asio::awaitable<void> show_wait(const char* policy, std::array<Job, 3> jobs, ReturnWhen when) {
   auto journal = std::make_shared<Journal>();
   auto result = co_await lesson004::wait_jobs(std::move(jobs), when, journal);
@@ -32,7 +26,7 @@ asio::awaitable<void> show_wait(const char* policy, std::array<Job, 3> jobs, Ret
 }
 
 asio::awaitable<void> demo() {
-  part("1. a || b: the first to succeed wins, the other is cancelled");
+  tut::part("1. a || b: the first to succeed wins, the other is cancelled");
   {
     auto journal = std::make_shared<Journal>();
     // Jobs built before the co_await: g++ 12 miscompiles braced temporaries inside one.
@@ -42,7 +36,7 @@ asio::awaitable<void> demo() {
              winner.index() == 0 ? std::get<0>(winner) : std::get<1>(winner));
   }
 
-  part("2. the trap: || waits for the first SUCCESS, a failure does not end the race");
+  tut::part("2. the trap: || waits for the first SUCCESS, a failure does not end the race");
   {
     auto journal = std::make_shared<Journal>();
     Job broken{"broken", 100ms, true}, steady{"steady", 300ms};
@@ -51,19 +45,19 @@ asio::awaitable<void> demo() {
              winner.index());
   }
 
-  part("3. wait_for_one() = FIRST_COMPLETED: the failure at 0.1s ends the wait");
+  tut::part("3. wait_for_one() = FIRST_COMPLETED: the failure at 0.1s ends the wait");
   std::array<Job, 3> first_jobs{{{"steady", 600ms}, {"broken", 100ms, true}, {"medium", 400ms}}};
   co_await show_wait("wait_for_one", first_jobs, ReturnWhen::first_completed);
 
-  part("4. wait_for_one_error() = FIRST_EXCEPTION: successes do not end it, a failure does");
+  tut::part("4. wait_for_one_error() = FIRST_EXCEPTION: successes do not end it, a failure does");
   std::array<Job, 3> error_jobs{{{"slow", 600ms}, {"ok", 100ms}, {"bad", 200ms, true}}};
   co_await show_wait("wait_for_one_error", error_jobs, ReturnWhen::first_exception);
 
-  part("5. wait_for_all() = ALL_COMPLETED: nothing is cancelled");
+  tut::part("5. wait_for_all() = ALL_COMPLETED: nothing is cancelled");
   std::array<Job, 3> all_jobs{{{"slow", 300ms}, {"bad", 200ms, true}, {"quick", 100ms}}};
   co_await show_wait("wait_for_all", all_jobs, ReturnWhen::all_completed);
 
-  part("6. as_completed: results in the order the jobs finish, from a queue");
+  tut::part("6. as_completed: results in the order the jobs finish, from a queue");
   {
     auto executor = co_await asio::this_coro::executor;
     std::vector<Job> jobs{{"w", 300ms}, {"x", 100ms}, {"y", 400ms, true}, {"z", 200ms}};
@@ -75,7 +69,7 @@ asio::awaitable<void> demo() {
     }
   }
 
-  part("7. asyncio.wait leaves the losers running: take the first, cancel the rest later");
+  tut::part("7. asyncio.wait leaves the losers running: take the first, cancel the rest later");
   {
     auto executor = co_await asio::this_coro::executor;
     std::vector<Job> jobs{{"quick", 100ms}, {"middle", 200ms}, {"sloth", 900ms}};

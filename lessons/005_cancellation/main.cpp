@@ -7,6 +7,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include "cancel.hpp"
+#include "demo.hpp"
 #include "log.hpp"
 #include "run.hpp"
 
@@ -15,13 +16,6 @@ using lesson005::Journal;
 using lesson005::Task;
 
 namespace {
-
-// Each part restarts the clock so its times read from 0.
-void part(const char* title) {
-  fmt::print("\n== {} ==\n", title);
-  std::fflush(stdout);
-  tut::reset_clock();
-}
 
 asio::awaitable<void> pause(std::chrono::milliseconds delay) {
   asio::steady_timer timer(co_await asio::this_coro::executor, delay);
@@ -45,7 +39,7 @@ asio::awaitable<void> demo() {
   auto executor = co_await asio::this_coro::executor;
   auto journal = std::make_shared<Journal>();
 
-  part("1. Task.cancel(): the pending operation throws operation_aborted");
+  tut::part("1. Task.cancel(): the pending operation throws operation_aborted");
   {
     Task worker(executor, lesson005::sleeper("worker", 1s, journal));
     co_await pause(200ms);
@@ -55,7 +49,7 @@ asio::awaitable<void> demo() {
     tut::log("main", "worker.cancel() again -> {}: it is done, nothing happens", worker.cancel());
   }
 
-  part("2. cleanup that itself needs to co_await");
+  tut::part("2. cleanup that itself needs to co_await");
   {
     Task closer(executor, lesson005::closer("closer", 1s, 100ms, journal));
     co_await pause(100ms);
@@ -64,7 +58,7 @@ asio::awaitable<void> demo() {
     co_await report("closer", closer);
   }
 
-  part("3. cancelled between two operations: nothing to abort, the request is recorded");
+  tut::part("3. cancelled between two operations: nothing to abort, the request is recorded");
   {
     Task stepper(executor, lesson005::two_steps("stepper", 200ms, 500ms,
                                                 lesson005::Check::automatic, journal));
@@ -75,7 +69,7 @@ asio::awaitable<void> demo() {
     tut::log("main", "step 2 never started: its co_await threw before starting the timer");
   }
 
-  part("3b. the same, but the task checks cancellation_state itself (throw_if_cancelled(false))");
+  tut::part("3b. the same, but the task checks cancellation_state itself (throw_if_cancelled(false))");
   {
     Task checker(executor, lesson005::two_steps("checker", 200ms, 500ms,
                                                 lesson005::Check::explicit_, journal));
@@ -85,7 +79,7 @@ asio::awaitable<void> demo() {
     co_await report("checker", checker);
   }
 
-  part("4. cancellation types: a coroutine ignores what its filter does not accept");
+  tut::part("4. cancellation types: a coroutine ignores what its filter does not accept");
   {
     Task strict(executor, lesson005::filtered_sleeper("strict", 300ms,
                                                       asio::cancellation_type::terminal, journal));
@@ -99,7 +93,7 @@ asio::awaitable<void> demo() {
     co_await report("strict", strict);
   }
 
-  part("5. shield: the awaiter is cancelled, the work goes on");
+  tut::part("5. shield: the awaiter is cancelled, the work goes on");
   {
     // outer-a awaits its work directly: one coroutine, one cancellation state.
     Task outer_a(executor, lesson005::await_directly("outer-a", "inner-a", 300ms, journal));

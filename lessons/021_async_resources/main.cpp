@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 
+#include "demo.hpp"
 #include "log.hpp"
 #include "resources.hpp"
 #include "run.hpp"
@@ -17,9 +18,7 @@ namespace {
 // how it ended.
 template <typename T>
 asio::awaitable<void> part(const char* title, const char* what, asio::awaitable<T> work) {
-  fmt::print("\n== {} ==\n", title);
-  std::fflush(stdout);
-  tut::reset_clock();
+  tut::part(title);
   try {
     T value = co_await std::move(work);
     tut::log("main", "{} -> {}", what, value);

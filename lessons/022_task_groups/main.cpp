@@ -15,6 +15,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include "demo.hpp"
 #include "log.hpp"
 #include "sleep.hpp"
 #include "run.hpp"
@@ -26,12 +27,6 @@ using namespace std::chrono_literals;
 using namespace lesson022;
 
 namespace {
-
-void part(const char* title) {
-  fmt::print("\n== {} ==\n", title);
-  std::fflush(stdout);
-  tut::reset_clock();
-}
 
 // A child: works for `delay`, then returns or fails; on cancellation it cleans up for 100 ms
 // (reset its cancellation state to await, lesson 005) and rethrows, or fails in its cleanup.
@@ -76,7 +71,7 @@ std::string describe(std::exception_ptr error) {
 }
 
 asio::awaitable<void> all_children() {
-  part("1. the group ends when every child has ended, also one spawned by a child");
+  tut::part("1. the group ends when every child has ended, also one spawned by a child");
   auto body = [](TaskGroup group) -> asio::awaitable<void> {
     group.spawn(child("a", 200ms));
     group.spawn(spawner(group));
@@ -88,7 +83,7 @@ asio::awaitable<void> all_children() {
 }
 
 asio::awaitable<void> failures() {
-  part("2. a failure cancels the others and the body; failures come out together");
+  tut::part("2. a failure cancels the others and the body; failures come out together");
   std::exception_ptr error;
   try {
     auto body = [](TaskGroup group) -> asio::awaitable<void> {
@@ -119,7 +114,7 @@ asio::awaitable<void> parent_with_group() {
 }
 
 asio::awaitable<void> parent_cancelled() {
-  part("3. cancelling the parent cancels every child, and waits for them");
+  tut::part("3. cancelling the parent cancels every child, and waits for them");
   // The parent runs as a child of an outer group, so it can be cancelled like any child.
   auto outer = [](TaskGroup group) -> asio::awaitable<void> {
     Child<void> parent = group.spawn(parent_with_group());
@@ -151,7 +146,7 @@ std::string list(const std::vector<int>& ids) {
 
 asio::awaitable<void> shutdown(const char* title, std::vector<Job> work, milliseconds signal_at,
                                milliseconds late_at, milliseconds grace) {
-  part(title);
+  tut::part(title);
   JobService jobs(2);
   for (auto job : work) jobs.submit(job);
   asio::co_spawn(co_await asio::this_coro::executor, client(jobs, signal_at, late_at),

@@ -28,6 +28,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include "compat.hpp"
+#include "demo.hpp"
 #include "file_io.hpp"
 #include "file_io_bench.hpp"
 #include "run.hpp"
@@ -36,8 +37,6 @@ using namespace lesson024;
 namespace fs = std::filesystem;
 
 namespace {
-
-void part(const char* title) { fmt::print("== {} ==\n", title); }
 
 // Section 1: what poll() and epoll say about a regular file.
 void a_file_is_always_ready(const std::string& path) {
@@ -75,10 +74,10 @@ asio::awaitable<void> demo(asio::thread_pool* pool, std::string dir) {
   const std::string big = dir + "/big.txt";
   make_text_file(big, 512 * 1024);  // 32 MiB
 
-  part("1. a regular file is always \"ready\": the loop cannot wait for it");
+  tut::part("1. a regular file is always \"ready\": the loop cannot wait for it");
   a_file_is_always_ready(big);
 
-  part("2. a 32 MiB copy on the thread pool, with progress and a CRC-32 while streaming");
+  tut::part("2. a 32 MiB copy on the thread pool, with progress and a CRC-32 while streaming");
   int shown = 0;
   auto progress = [&shown](const Progress& p) {
     const auto percent = p.done * 100 / p.total;
@@ -95,7 +94,7 @@ asio::awaitable<void> demo(asio::thread_pool* pool, std::string dir) {
              copied.bytes, copied.bytes / chunk_size, chunk_size / 1024, *copied.crc32,
              crc_of_copy);
 
-  part("3. the same file line by line, one chunk in memory at a time");
+  tut::part("3. the same file line by line, one chunk in memory at a time");
   std::string first, last;
   auto on_line = [&](std::string_view line) {
     if (first.empty()) first = line;
@@ -106,7 +105,7 @@ asio::awaitable<void> demo(asio::thread_pool* pool, std::string dir) {
   fmt::print("{} lines; the first begins {}, the last {}\n", lines, first.substr(0, 8),
              last.substr(0, 8));
 
-  part("4. eight files read concurrently, at most three at a time");
+  tut::part("4. eight files read concurrently, at most three at a time");
   std::vector<std::string> paths;
   for (int i = 1; i <= 8; ++i) {
     paths.push_back(fmt::format("{}/small-{}.txt", dir, i));
@@ -117,7 +116,7 @@ asio::awaitable<void> demo(asio::thread_pool* pool, std::string dir) {
   fmt::print("most files open at once: {}; crc32 of small-1 {:08x}, of small-8 {:08x}\n",
              sums.most_at_once, sums.crc32s.front(), sums.crc32s.back());
 
-  part("5. a copy cancelled after three chunks leaves nothing behind");
+  tut::part("5. a copy cancelled after three chunks leaves nothing behind");
   asio::cancellation_signal cancel;
   auto cancel_after_three = [&cancel](const Progress& p) {
     if (p.done == 3 * chunk_size) cancel.emit(asio::cancellation_type::terminal);
@@ -133,7 +132,7 @@ asio::awaitable<void> demo(asio::thread_pool* pool, std::string dir) {
   fmt::print("cancelled: {}; cancelled.txt exists: {}; temporaries left: {}\n",
              tut::is_cancellation(error), exists(dir + "/cancelled.txt"), leftovers(dir));
 
-  part("6. errors: clear messages, no half-written file");
+  tut::part("6. errors: clear messages, no half-written file");
   const std::vector<std::pair<std::string, std::string>> bad = {
       {dir + "/missing.txt", dir + "/out.txt"},
       {dir, dir + "/out.txt"},
@@ -154,7 +153,7 @@ asio::awaitable<void> demo(asio::thread_pool* pool, std::string dir) {
   fmt::print("out.txt exists: {}; temporaries left: {}\n", exists(dir + "/out.txt"),
              leftovers(dir));
 
-  part("7. the mistake: the same copy with blocking calls inside the loop");
+  tut::part("7. the mistake: the same copy with blocking calls inside the loop");
   auto on_the_pool = while_measuring_the_loop(copy_file(*pool, big, dir + "/pool.txt"));
   const auto [pool_copy, pool_stalls] = co_await std::move(on_the_pool);
   auto blocking_in_loop = [](std::string from, std::string to) -> asio::awaitable<Copied> {
@@ -168,7 +167,7 @@ asio::awaitable<void> demo(asio::thread_pool* pool, std::string dir) {
              loop_stalls.ticks, loop_stalls.longest_ms);
   fmt::print("both copies have {} bytes\n", pool_copy.bytes == loop_copy.bytes ? "the same" : "different");
 
-  part("8. the io_uring backend: the same copy with no thread at all");
+  tut::part("8. the io_uring backend: the same copy with no thread at all");
   const std::string uring = fs::read_symlink("/proc/self/exe").parent_path() / "024_file_io_uring";
   std::string said = "not built (apt-get install liburing-dev, then configure again)";
   if (fs::exists(uring)) {

@@ -15,6 +15,7 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
+#include "demo.hpp"
 #include "http_client.hpp"
 #include "log.hpp"
 #include "run.hpp"
@@ -25,12 +26,6 @@ using namespace lesson025;
 int run_bench(int argc, char** argv);  // bench.cpp
 
 namespace {
-
-void part(const char* title) {
-  fmt::print("== {} ==\n", title);
-  std::fflush(stdout);
-  tut::reset_clock();
-}
 
 // The demo server's pages. /slow/N answers after N milliseconds; /bad is not HTTP.
 asio::awaitable<bool> demo_pages(TinyServer::Request request, asio::ip::tcp::socket& socket) {
@@ -157,15 +152,15 @@ asio::awaitable<void> demo() {
   auto server_executor = co_await asio::this_coro::executor;
   TinyServer server(server_executor, demo_pages);
   fmt::print("the lesson's tiny server: http://127.0.0.1:{}/\n", server.port());
-  part("1. keep-alive: three GETs, one connection");
+  tut::part("1. keep-alive: three GETs, one connection");
   co_await keep_alive(&server);
-  part("2. a chunked body, HEAD and POST");
+  tut::part("2. a chunked body, HEAD and POST");
   co_await bodies(&server);
-  part("3. redirects, at most 3");
+  tut::part("3. redirects, at most 3");
   co_await redirects(&server);
-  part("4. timeouts: first byte, whole request");
+  tut::part("4. timeouts: first byte, whole request");
   co_await timeouts(&server);
-  part("5. fetch_all: a semaphore of 2, errors stay with their request");
+  tut::part("5. fetch_all: a semaphore of 2, errors stay with their request");
   co_await many(&server);
   server.stop();
 }

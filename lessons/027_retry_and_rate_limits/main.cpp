@@ -13,6 +13,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include "demo.hpp"
 #include "log.hpp"
 #include "resilience.hpp"
 #include "resilience_how_it_is_built.hpp"
@@ -32,11 +33,6 @@ std::string message(const std::exception_ptr& error) {
   } catch (const std::exception& e) {
     return e.what();
   }
-}
-
-void part(const char* title) {
-  fmt::print("== {} ==\n", title);
-  tut::reset_clock();
 }
 
 // GET /price from the service, logging each attempt; `attempts` counts them.
@@ -98,15 +94,15 @@ asio::awaitable<void> demo() {
   FlakyService service(executor);
   asio::co_spawn(executor, service.serve(), tut::rethrow);
 
-  part("1. retry: 503, 503, then 429 with Retry-After: 1, then 200");
+  tut::part("1. retry: 503, 503, then 429 with Retry-After: 1, then 200");
   service.script({"503", "503", "429 1"});
   co_await try_to_get(service, logged_policy(seeded_random(27)));
 
-  part("2. a 404 is not worth retrying");
+  tut::part("2. a 404 is not worth retrying");
   service.script({"404"});
   co_await try_to_get(service, logged_policy(seeded_random(27)));
 
-  part("3. a deadline of 1s: it cuts a hung attempt short, and waits for nothing past it");
+  tut::part("3. a deadline of 1s: it cuts a hung attempt short, and waits for nothing past it");
   service.script({"503", "hang", "429 5"});
   auto with_deadline = logged_policy(seeded_random(27));
   with_deadline.deadline = 1s;
@@ -114,7 +110,7 @@ asio::awaitable<void> demo() {
   tut::log("main", "again, with a new deadline 1s away");
   co_await try_to_get(service, with_deadline);
 
-  part("4. cancelled 0.3s in, while it waits 0.8s to retry: it stops at once");
+  tut::part("4. cancelled 0.3s in, while it waits 0.8s to retry: it stops at once");
   service.script({}, "503");
   int attempts = 0;
   auto retrying = retry<asio::steady_timer>(get_price(service, attempts),
@@ -125,7 +121,7 @@ asio::awaitable<void> demo() {
   co_await lesson014::sleep(600ms);
   tut::log("main", "still {} attempt at 0.9s: the retry due at 0.8s never came", attempts);
 
-  part("5. a rate limit (5/s, burst 2) and a concurrency limit (2 at a time), side by side");
+  tut::part("5. a rate limit (5/s, burst 2) and a concurrency limit (2 at a time), side by side");
   TokenBucket<asio::steady_timer> bucket(executor, 5, 1s, 2);
   auto take_token = [&]() -> asio::awaitable<lesson009::Permit> {
     co_await bucket.acquire();
@@ -136,7 +132,7 @@ asio::awaitable<void> demo() {
   lesson009::Semaphore semaphore(executor, 2);
   co_await four_jobs("conc", [&] { return semaphore.acquire(); });
 
-  part("6. a circuit breaker: open after 2 failures in a row, a probe 0.3s later");
+  tut::part("6. a circuit breaker: open after 2 failures in a row, a probe 0.3s later");
   service.script({"503", "503", "503"}, "200 42.17");
   CircuitBreaker<std::chrono::steady_clock> breaker(2, 300ms);
   breaker.on_change = [](auto state) {

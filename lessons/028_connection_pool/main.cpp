@@ -14,6 +14,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include "compat.hpp"
+#include "demo.hpp"
 #include "log.hpp"
 #include "sleep.hpp"
 #include "pool.hpp"
@@ -26,12 +27,6 @@ using namespace lesson028;
 int run_bench(int argc, char** argv);  // bench.cpp
 
 namespace {
-
-void part(const char* title) {
-  fmt::print("== {} ==\n", title);
-  std::fflush(stdout);
-  tut::reset_clock();
-}
 
 // `count` callers at once, each one query through the pool; returns the backends that served.
 asio::awaitable<std::set<std::string>> callers(Pool* pool, int count) {
@@ -177,19 +172,19 @@ asio::awaitable<void> close_with_lease_out(std::string dsn) {
 }
 
 asio::awaitable<void> demo(std::string dsn) {
-  part("1. 50 queries of pg_sleep(0.1) through a pool of 5: about 1s");
+  tut::part("1. 50 queries of pg_sleep(0.1) through a pool of 5: about 1s");
   co_await throughput(dsn, 5, 50);
-  part("2. 10 of them through a pool of 1: one at a time, about 1s (50: 5s)");
+  tut::part("2. 10 of them through a pool of 1: one at a time, about 1s (50: 5s)");
   co_await throughput(dsn, 1, 10);
-  part("3. acquire() waits in line, first come first served, with a timeout");
+  tut::part("3. acquire() waits in line, first come first served, with a timeout");
   co_await fairness_and_timeout(dsn);
-  part("4. a timeout cancels the query on the server too");
+  tut::part("4. a timeout cancels the query on the server too");
   co_await cancelled_query(dsn);
-  part("5. a failed transaction is rolled back when the connection comes back");
+  tut::part("5. a failed transaction is rolled back when the connection comes back");
   co_await failed_transaction(dsn);
-  part("6. a backend killed by pg_terminate_backend is replaced");
+  tut::part("6. a backend killed by pg_terminate_backend is replaced");
   co_await killed_backend(dsn);
-  part("7. close() with a lease out");
+  tut::part("7. close() with a lease out");
   co_await close_with_lease_out(dsn);
 }
 

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "chat.hpp"
+#include "demo.hpp"
 #include "log.hpp"
 #include "sleep.hpp"
 #include "run.hpp"
@@ -30,12 +31,6 @@ using lesson022::Stop;
 namespace {
 
 const asio::ip::address localhost = asio::ip::make_address("127.0.0.1");
-
-void part(const char* title) {
-  fmt::print("\n== {} ==\n", title);
-  std::fflush(stdout);
-  tut::reset_clock();
-}
 
 // A person on the line protocol: what they send and what they read, logged under their name.
 struct Person {
@@ -86,7 +81,7 @@ asio::awaitable<Person> by_websocket(std::string name, unsigned short port) {
 }
 
 asio::awaitable<void> talk(ChatServer* server, Stop stop) {
-  part("1. alice and bob with the line protocol (as nc would), carol over a WebSocket");
+  tut::part("1. alice and bob with the line protocol (as nc would), carol over a WebSocket");
   auto alice = co_await by_line("alice", server->line_port());
   co_await alice.hear(2);
   co_await alice.say("/nick alice");
@@ -118,7 +113,7 @@ asio::awaitable<void> talk(ChatServer* server, Stop stop) {
   co_await alice.say("/who");
   co_await alice.hear(1);
 
-  part("2. a client that never reads: its outbox fills, it is dropped, the room goes on");
+  tut::part("2. a client that never reads: its outbox fills, it is dropped, the room goes on");
   auto sloth = co_await by_line("sloth", server->line_port());
   sloth.line->socket().set_option(asio::socket_base::receive_buffer_size(4096));
   co_await sloth.say("/nick sloth");
@@ -157,7 +152,7 @@ asio::awaitable<void> talk(ChatServer* server, Stop stop) {
   tut::log("sloth", "reads at last: what the kernel held ({}), then the connection is closed",
            buffered > 0 ? "some lines" : "nothing");
 
-  part("3. limits: a line too long, and a full server");
+  tut::part("3. limits: a line too long, and a full server");
   co_await carol.say(std::string(1500, 'x'));
   co_await carol.hear(1);
   auto dave = co_await by_line("dave", server->line_port());
@@ -167,7 +162,7 @@ asio::awaitable<void> talk(ChatServer* server, Stop stop) {
   auto eve = co_await by_line("eve", server->line_port());  // the 5th: one too many
   co_await eve.hear(2);
 
-  part("4. graceful shutdown (lesson 022): everyone told, nothing queued lost");
+  tut::part("4. graceful shutdown (lesson 022): everyone told, nothing queued lost");
   tut::log("bob", "stops reading for a while");
   for (int i = 1; i <= 3; ++i) co_await alice.say(fmt::format("/msg bob note {}", i));
   co_await alice.hear(3);
@@ -183,7 +178,7 @@ asio::awaitable<void> talk(ChatServer* server, Stop stop) {
 }
 
 asio::awaitable<void> idle_demo() {
-  part("5. an idle client is told and closed (idle timeout 0.3s here)");
+  tut::part("5. an idle client is told and closed (idle timeout 0.3s here)");
   auto executor = co_await asio::this_coro::executor;
   Options options;
   options.idle_timeout = 300ms;

@@ -57,17 +57,31 @@ std::string built_program(const std::string& name) {
   return (std::filesystem::read_symlink("/proc/self/exe").parent_path() / name).string();
 }
 
+namespace {
+
+enum class Read { more, timeout, end };
+
+// Appends what `fd` has (waiting until `deadline` at most for it) to `output`.
+Read read_some(int fd, std::string& output, Clock::time_point deadline) {
+  const auto left = left_until(deadline);
+  if (left.count() <= 0) return Read::timeout;
+  pollfd ready{fd, POLLIN, 0};
+  if (::poll(&ready, 1, static_cast<int>(left.count())) <= 0) return Read::timeout;
+  char chunk[4096];
+  const auto n = ::read(fd, chunk, sizeof chunk);
+  if (n <= 0) return Read::end;  // end of file (or an error): nothing more will come
+  output.append(chunk, static_cast<std::size_t>(n));
+  return Read::more;
+}
+
+}  // namespace
+
 bool read_until(int fd, std::string& output, std::string_view text, Clock::duration limit) {
   const auto deadline = Clock::now() + limit;
   while (text.empty() || output.find(text) == std::string::npos) {
-    const auto left = left_until(deadline);
-    if (left.count() <= 0) return false;
-    pollfd ready{fd, POLLIN, 0};
-    if (::poll(&ready, 1, static_cast<int>(left.count())) <= 0) return false;
-    char chunk[4096];
-    const auto n = ::read(fd, chunk, sizeof chunk);
-    if (n <= 0) return text.empty();  // end of file (or an error): it will not come
-    output.append(chunk, static_cast<std::size_t>(n));
+    const Read read = read_some(fd, output, deadline);
+    if (read == Read::timeout) return false;
+    if (read == Read::end) return text.empty();
   }
   return true;
 }
@@ -129,6 +143,20 @@ Program::~Program() {
 bool Program::read_until(std::string_view text, Clock::duration limit) {
   if (out_ < 0) return !text.empty() && output_.find(text) != std::string::npos;
   return tut::test::read_until(out_, output_, text, limit);
+}
+
+std::optional<std::string> Program::line_with(std::string_view text, Clock::duration limit) {
+  const auto deadline = Clock::now() + limit;
+  for (;;) {
+    const auto at = output_.find(text);
+    const auto end = at == std::string::npos ? at : output_.find('\n', at);
+    if (end != std::string::npos) {
+      const auto newline = output_.rfind('\n', at);
+      const auto begin = newline == std::string::npos ? 0 : newline + 1;
+      return output_.substr(begin, end - begin);
+    }
+    if (out_ < 0 || read_some(out_, output_, deadline) != Read::more) return std::nullopt;
+  }
 }
 
 void Program::signal(int signal) {

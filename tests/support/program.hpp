@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -74,6 +75,10 @@ class Program {
   /// Reads its stdout (Stdout::pipe) until `text` appears in output() (empty: until end of
   /// file) or `limit` passes; true if it did.
   bool read_until(std::string_view text, std::chrono::steady_clock::duration limit);
+  /// Reads its stdout until a whole line containing `text` has come, and returns that line
+  /// (without its newline); nothing if it has not come within `limit` or before the end.
+  std::optional<std::string> line_with(std::string_view text,
+                                       std::chrono::steady_clock::duration limit);
   /// Everything read from its stdout so far.
   const std::string& output() const { return output_; }
 
