@@ -72,7 +72,7 @@ Args parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--watch" || a == "--help" || a == "-h") {
-      args.options[a] = "1";
+      args.options.emplace(a, "1");  // (operator= with a literal: a false g++ 12 -O3 warning)
     } else if (a.rfind("--", 0) == 0) {
       if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
       args.options[a] = argv[++i];
