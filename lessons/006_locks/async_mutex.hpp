@@ -19,7 +19,7 @@
 // suspends the caller at the back of the queue (at once woken if wake_at_once() says so),
 // wake(n) wakes the first n, and the function given to its constructor runs when a woken
 // waiter resumes and decides how it completes. Waiters cancelled while waiting simply leave.
-// Lessons 007 to 009 build their primitives on the same queue.
+// Lessons 007 to 010 build their primitives on the same queue.
 //
 // Threading contract, as asyncio.Lock ("not thread-safe"): use a Mutex from one executor only:
 // a single-threaded io_context, or one strand of a multi-threaded one. Every call and every

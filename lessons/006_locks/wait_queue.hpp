@@ -4,9 +4,10 @@
 // and asio::post, which lesson 018 teaches (cancellation itself: lesson 005); come back then.
 //
 // Every primitive of Part II needs such a queue: asyncio keeps one (a deque of futures) inside
-// each Lock, Event, Condition and Semaphore. Lesson 006's Mutex is built on it, and lessons 007
-// (Event), 008 (Condition) and 009 (Semaphore) reuse it, so the delicate part, cancellation
-// racing with a wake-up, is written once. Its implementation is in wait_queue.cpp.
+// each Lock, Event, Condition, Semaphore and Queue. Lesson 006's Mutex is built on it, and
+// lessons 007 (Event), 008 (Condition), 009 (Semaphore) and 010 (Queue) reuse it, so the
+// delicate part, cancellation racing with a wake-up, is written once. Its implementation is in
+// wait_queue.cpp.
 #pragma once
 
 #include <cstddef>
