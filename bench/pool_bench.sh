@@ -31,24 +31,11 @@ pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 [ -n "$pgbin" ] && [ -x "$pgbin/pgbench" ] || die "PostgreSQL missing: apt-get install postgresql"
 /usr/bin/python3 -c 'import asyncpg' 2>/dev/null || die "asyncpg missing: apt-get install python3-asyncpg"
 
-as_owner() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-folder=$(mktemp -d /tmp/pool-bench-pg.XXXXXX)
-[ "$(id -u)" = 0 ] && chown postgres: "$folder"
-stop() {
-  as_owner "$pgbin/pg_ctl" -D "$folder/data" -m immediate -w stop >/dev/null 2>&1 || true
-  cp "$folder/server.log" "$OUT/" 2>/dev/null || true
-  rm -rf "$folder"
-}
-trap stop EXIT
+source "$here/throwaway_pg.sh"
+trap pg_stop EXIT
 trap 'exit 130' INT TERM
 
-port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-as_owner "$pgbin/initdb" -D "$folder/data" -U postgres -A trust -E UTF8 --locale=C --no-sync \
-  > "$OUT/initdb.log" 2>&1
-as_owner "$pgbin/pg_ctl" -D "$folder/data" -l "$folder/server.log" -w start \
-  -o "-p $port -k $folder -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off" \
-  > /dev/null
-dsn="host=127.0.0.1 port=$port dbname=postgres user=postgres"
+pg_start pool-bench
 "$pgbin/pgbench" -h 127.0.0.1 -p "$port" -U postgres -i -s "$SCALE" -q postgres > "$OUT/pgbench-init.log" 2>&1
 
 {
