@@ -407,6 +407,38 @@ TEST_CASE("worker: a job that fails once then succeeds is done, a kind it cannot
   });
 }
 
+TEST_CASE("worker: a job whose lease another worker took is cancelled, not completed, its slot freed") {
+  if (!have_postgres()) return;
+  auto server = fresh_server();
+  WorkerOptions options;
+  options.name = "w";
+  options.concurrency = 1;  // the second job can run only once the first one's slot is free
+  options.lease = 300ms;    // a heartbeat every 100 ms
+  options.poll = 50ms;
+  with_worker(server->conninfo(), options, [](Queue& queue) -> asio::awaitable<void> {
+    const NewJob slow{"record", "60000", 0, 0ms, 5};  // a minute, unless cancelled
+    co_await queue.enqueue(slow);
+    bool started = co_await until(queue, "SELECT count(*) FROM job_runs", "1");
+    REQUIRE(started);
+    // What a claim by another worker after an expired lease does to the row (its lease an
+    // hour long, so that w cannot claim it back).
+    co_await queue.pool().query(
+        "UPDATE jobs SET worker = 'thief', attempts = attempts + 1,"
+        " lease_until = tq_now() + interval '1 hour'");
+    const NewJob quick{"record", "0", 0, 0ms, 5};
+    co_await queue.enqueue(quick);
+    // Within until()'s 30 s, long before the minute: the heartbeat found the lease gone and
+    // cancelled the handler, which freed the slot.
+    const bool second_done = co_await until(
+        queue, "SELECT string_agg(state || ' ' || coalesce(worker, '-'), ', ' ORDER BY id) FROM jobs",
+        "running thief, done w");
+    CHECK(second_done);
+    auto first_run = co_await queue.pool().query(
+        "SELECT (finished_at IS NULL)::text FROM job_runs WHERE job_id = 1");
+    CHECK(first_run.scalar() == "true");  // cancelled mid-handler: it never reached its end
+  });
+}
+
 // ------------------------------------------------------------------------ worker processes
 
 TEST_CASE("processes: three workers run 90 jobs, each exactly once, and stop cleanly on SIGTERM") {

@@ -15,6 +15,7 @@
 
 #include <fmt/core.h>
 
+#include "compat.hpp"
 #include "queue_how_it_is_built.hpp"
 #include "timeouts.hpp"  // lesson 014: TimeoutError
 #include "task_queue.hpp"
@@ -139,6 +140,12 @@ asio::awaitable<Status> Queue::status() {
 asio::awaitable<void> pause(milliseconds delay) {
   asio::steady_timer timer(co_await asio::this_coro::executor, delay);
   co_await timer.async_wait(asio::use_awaitable);
+}
+
+asio::awaitable<bool> pause_quietly(milliseconds delay) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+  auto [error] = co_await timer.async_wait(compat::as_tuple(asio::use_awaitable));
+  co_return !error;
 }
 
 // ------------------------------------------------------------------------------ Worker

@@ -31,6 +31,10 @@ Job job_from(const std::vector<std::optional<std::string>>& row);
 milliseconds reconnect_delay(const WorkerOptions& options, int failures);
 /// Waits `delay` (a steady_timer); cancellable.
 asio::awaitable<void> pause(milliseconds delay);
+/// The same, but a cancellation returns false instead of throwing: keep_lease()'s beat, which
+/// the `||` in run_job() cancels whenever the handler ends first. An exception there, once per
+/// job, was a quarter of a worker's instructions on no-op jobs (docs/performance.md).
+asio::awaitable<bool> pause_quietly(milliseconds delay);
 /// A worker's line on stderr, "name: text" (stdout is the program's own).
 void say(const std::string& worker, const std::string& text);
 

@@ -134,13 +134,15 @@ asio::awaitable<void> Worker::run_job(Job job) {
     error = "no handler for kind '" + job.kind + "'";
   } else {
     auto running = (execute(job) || keep_lease(job));  // named first (g++ 12)
-    std::variant<std::string, std::monostate> outcome;
+    std::variant<std::string, bool> outcome;
     try {
       outcome = co_await std::move(running);
     } catch (const asio::multiple_exceptions& both) {
       // Both ended by the shutdown's cancellation: Asio wraps the first (lesson 003).
       std::rethrow_exception(both.first_exception());
     }
+    if (outcome.index() == 1 && !std::get<1>(outcome))  // keep_lease() cancelled first: shutdown
+      throw std::system_error(asio::error::operation_aborted);
     if (outcome.index() == 0) error = std::get<0>(outcome);
     lost = outcome.index() == 1;  // another worker has it now: the handler was cancelled
   }
@@ -150,15 +152,14 @@ asio::awaitable<void> Worker::run_job(Job job) {
   wake();  // a slot is free
 }
 
-asio::awaitable<void> Worker::keep_lease(Job job) {
+asio::awaitable<bool> Worker::keep_lease(Job job) {
   for (;;) {
-    co_await pause(options_.lease / 3);
+    const bool beat = co_await pause_quietly(options_.lease / 3);
+    if (!beat) co_return false;  // cancelled: the handler ended first (nearly always)
     try {
       const bool ours = co_await queue_.extend(job, options_.name, options_.lease);
-      if (!ours) co_return;
-    } catch (const PgError&) {
-      // The database is away: try at the next beat. If it stays away past the lease, the
-      // job will run again elsewhere, and this run's complete() will find it gone.
+      if (!ours) co_return true;
+    } catch (const PgError&) {  // the database is away: try again at the next beat
     }
   }
 }

@@ -126,7 +126,7 @@ class Worker {
   asio::awaitable<void> listen();  // LISTEN, and wake() on each NOTIFY, reconnecting
   asio::awaitable<void> run_job(Job job);
   asio::awaitable<std::string> execute(Job job);  // "" or the handler's error
-  asio::awaitable<void> keep_lease(Job job);      // returns when the lease was lost
+  asio::awaitable<bool> keep_lease(Job job);  // true: the lease was lost; false: cancelled
   asio::awaitable<void> settle(Job job, std::string error);
   void wake();
 
