@@ -1,5 +1,6 @@
 #include "timeouts.hpp"
 
+#include <memory>
 #include <thread>
 
 #include <asio/bind_cancellation_slot.hpp>
@@ -486,4 +487,69 @@ TEST_CASE("with_timeout cannot cut short an operation that ignores cancellation"
   }(), 3s);
   CHECK(text == "finished");
   CHECK(Clock::now() - start >= 200ms);
+}
+
+// ---- Watchdog: one timer per connection, re-armed per operation ------------------------------
+
+namespace {
+
+// One read on `socket` under `watchdog`: "data", "TimeoutError" (the watchdog cancelled it) or
+// "operation_aborted" (cancelled by something else).
+asio::awaitable<std::string> watched_read(tcp::socket* socket, lesson014::Watchdog* watchdog) {
+  char byte = 0;
+  auto reading = socket->async_read_some(asio::buffer(&byte, 1), compat::as_tuple(asio::use_awaitable));
+  auto [error, n] = co_await std::move(reading);
+  if (!error) co_return "data";
+  if (watchdog->expired()) co_return "TimeoutError";
+  co_return error == asio::error::operation_aborted ? "operation_aborted" : "system_error";
+}
+
+}  // namespace
+
+TEST_CASE("Watchdog: the read in progress ends when the deadline passes, and not before") {
+  run_within([]() -> asio::awaitable<void> {
+    auto [client, server] = co_await lesson014::socket_pair();
+    lesson014::Watchdog watchdog(client.get_executor(), [socket = &client] { socket->cancel(); });
+    // Armed early, then moved later (the cheap path: the timer fires early and waits on).
+    const auto start = Clock::now();
+    watchdog.arm(start + 20ms);
+    watchdog.arm(start + 80ms);
+    auto first = co_await watched_read(&client, &watchdog);
+    CHECK(first == "TimeoutError");
+    CHECK(Clock::now() - start >= 80ms);
+    // Re-armed: no longer expired; data in time is data.
+    watchdog.arm(Clock::now() + 2000ms);
+    CHECK_FALSE(watchdog.expired());
+    co_await asio::async_write(server, asio::buffer("x", 1), asio::use_awaitable);
+    auto second = co_await watched_read(&client, &watchdog);
+    CHECK(second == "data");
+    // Moved earlier: the timer is re-timed.
+    watchdog.arm(Clock::now() + 10ms);
+    auto third = co_await watched_read(&client, &watchdog);
+    CHECK(third == "TimeoutError");
+    watchdog.disarm();
+  }());
+}
+
+TEST_CASE("Watchdog: disarmed or destroyed, it leaves nothing pending and calls nothing") {
+  asio::io_context context;
+  bool called = false;
+  {
+    lesson014::Watchdog kept(context.get_executor(), [&] { called = true; });
+    kept.arm(Clock::now() + 10s);
+    kept.disarm();
+    auto destroyed = std::make_unique<lesson014::Watchdog>(context.get_executor(), [&] { called = true; });
+    destroyed->arm(Clock::now() + 10s);
+    destroyed.reset();
+    const auto start = Clock::now();
+    context.run();  // returns at once: no wait of 10 s left behind
+    CHECK(Clock::now() - start < 5s);
+  }
+  context.restart();
+  {  // its deadline already passed, destroyed before the io_context ran the wait's handler
+    lesson014::Watchdog late(context.get_executor(), [&] { called = true; });
+    late.arm(Clock::now() - 1ms);
+  }
+  context.run();
+  CHECK_FALSE(called);
 }

@@ -35,6 +35,8 @@
 #include <chrono>
 #include <cstddef>
 #include <exception>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -95,6 +97,34 @@ class BasicDeadline {
   bool expired_ = false;
 };
 using Deadline = BasicDeadline<asio::steady_timer>;
+
+/// The watchdog of Asio's own timeouts examples, for a hot path where a Deadline::run per
+/// operation costs too much (two coroutines and a parallel group each; lesson 025's client
+/// sends tens of thousands of requests a second): one timer per long-lived object, such as a
+/// connection, re-armed for each operation. When the deadline passes it calls `on_expiry`
+/// (typically the socket's cancel()), so the operation in progress ends with
+/// operation_aborted; the caller then asks expired() and throws TimeoutError itself. It
+/// reaches only what on_expiry cancels, which is why Deadline stays the general tool.
+class Watchdog {
+ public:
+  Watchdog(asio::any_io_executor executor, std::function<void()> on_expiry);
+  ~Watchdog();
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+
+  /// Watches for `when` (earlier or later than before); clears expired().
+  void arm(clock::time_point when);
+  /// Watches no more, and leaves no timer wait pending (an idle object must not keep its
+  /// io_context's run() going).
+  void disarm();
+  /// True once the deadline passed and on_expiry was called (until the next arm()).
+  bool expired() const;
+
+ private:
+  struct State;  // shared with the pending wait's handler (timeouts_how_it_is_built.cpp)
+  static void wait(const std::shared_ptr<State>& state);
+  std::shared_ptr<State> state_;
+};
 
 /// asyncio.wait_for(operation, timeout) / `async with asyncio.timeout(timeout)`.
 template <typename T>

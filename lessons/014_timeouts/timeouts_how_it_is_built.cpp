@@ -37,6 +37,66 @@ asio::awaitable<tcp::socket> connect(tcp::endpoint endpoint) {
   co_return socket;
 }
 
+// ---- Watchdog ---------------------------------------------------------------------------------
+
+// What the pending wait's handler needs. It outlives the Watchdog if a handler is still queued
+// (a timer's cancelled or fired wait completes later, from the io_context): then `alive` is
+// false and the handler does nothing.
+struct Watchdog::State {
+  State(asio::any_io_executor executor, std::function<void()> f)
+      : timer(std::move(executor)), on_expiry(std::move(f)) {}
+  asio::steady_timer timer;
+  std::function<void()> on_expiry;
+  clock::time_point deadline = clock::time_point::max();
+  unsigned generation = 0;  // of the wait in progress; a stale handler sees another
+  bool waiting = false, expired = false, alive = true;
+};
+
+Watchdog::Watchdog(asio::any_io_executor executor, std::function<void()> on_expiry)
+    : state_(std::make_shared<State>(std::move(executor), std::move(on_expiry))) {}
+
+Watchdog::~Watchdog() {
+  disarm();
+  state_->alive = false;  // the cancelled wait's handler still holds state_, and the timer
+}
+
+void Watchdog::wait(const std::shared_ptr<State>& state) {
+  state->waiting = true;
+  const unsigned generation = ++state->generation;
+  state->timer.async_wait([state, generation](asio::error_code error) {
+    if (!state->alive || generation != state->generation) return;  // replaced or disarmed
+    state->waiting = false;
+    if (error || state->deadline == clock::time_point::max()) return;
+    if (clock::now() < state->deadline) {  // arm() moved it later meanwhile: wait on
+      state->timer.expires_at(state->deadline);
+      wait(state);
+      return;
+    }
+    state->expired = true;
+    state->on_expiry();
+  });
+}
+
+void Watchdog::arm(clock::time_point when) {
+  state_->deadline = when;
+  state_->expired = false;
+  // A wait that ends no later than `when` is left alone: when it fires it waits on (above).
+  // The usual case, a deadline later than the last one, costs no timer operation at all.
+  if (state_->waiting && state_->timer.expiry() <= when) return;
+  state_->timer.expires_at(when);  // cancels the wait in progress, if any
+  wait(state_);
+}
+
+void Watchdog::disarm() {
+  state_->deadline = clock::time_point::max();
+  if (!state_->waiting) return;
+  state_->waiting = false;
+  ++state_->generation;
+  state_->timer.cancel();
+}
+
+bool Watchdog::expired() const { return state_->expired; }
+
 namespace demo {
 
 std::string what_happened(std::exception_ptr error) {

@@ -24,18 +24,21 @@ struct BenchOptions {
   std::string url;
   int connections = 16;
   double seconds = 5, warmup = 1;
+  long requests = 0;  ///< > 0: exactly this many requests, no warm-up (for callgrind's counts)
 };
 
 struct Shared {
   bool measuring = false, stop = false;
   long requests = 0;
+  long limit = 0, started = 0;  // limit > 0: callers stop once `limit` requests have started
   int running = 0;
 };
 
 // One of `connections` callers: GET after GET; the pool gives each its own keep-alive connection.
 asio::awaitable<void> caller(Client* client, std::string url, Shared* shared) {
   ++shared->running;
-  while (!shared->stop) {
+  while (!shared->stop && (shared->limit == 0 || shared->started < shared->limit)) {
+    ++shared->started;
     auto response = co_await client->get(url);
     if (response.status != 200) throw HttpError(fmt::format("status {}", response.status));
     if (shared->measuring) ++shared->requests;
@@ -62,10 +65,16 @@ asio::awaitable<double> measure(BenchOptions options) {
       if (error && !failure) failure = error;
       if (error) shared.stop = true;
     });
-  co_await sleep_for(options.warmup);
+  const bool counted = options.requests > 0;
+  shared.limit = options.requests;
+  if (!counted) co_await sleep_for(options.warmup);
   shared.measuring = true;
   const auto start = std::chrono::steady_clock::now();
-  co_await sleep_for(options.seconds);
+  if (counted) {
+    while (shared.running > 0 && !failure) co_await sleep_for(0.01);
+  } else {
+    co_await sleep_for(options.seconds);
+  }
   shared.measuring = false;
   const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   shared.stop = true;
@@ -87,16 +96,23 @@ int run_bench(int argc, char** argv) {
     if (flag == "--connections" && has_value) options.connections = std::stoi(argv[++i]);
     else if (flag == "--seconds" && has_value) options.seconds = std::stod(argv[++i]);
     else if (flag == "--warmup" && has_value) options.warmup = std::stod(argv[++i]);
+    else if (flag == "--requests" && has_value) options.requests = std::stol(argv[++i]);
     else if (flag.rfind("http", 0) == 0 && options.url.empty()) options.url = flag;
     else {
       fmt::print("usage: 025_http_client --bench URL [--connections N(16)] [--seconds S(5)] [--warmup W(1)]\n"
+                 "                                  [--requests R]\n"
                  "GETs URL over N keep-alive connections from one thread for S seconds (after W\n"
-                 "seconds of warm-up) and prints `<n> requests/s`. bench/http_bench.sh runs it.\n");
+                 "seconds of warm-up) and prints `<n> requests/s`. bench/http_bench.sh runs it.\n"
+                 "--requests R: exactly R requests instead, no warm-up (for instruction counts\n"
+                 "under callgrind: total Ir / R).\n");
       return flag == "--help" ? 0 : 2;
     }
   }
   if (options.url.empty()) options.url = "http://127.0.0.1:8080/";
   const double rate = tut::run(measure(options));
-  fmt::print("{} connections, {:.1f} s: {:.0f} requests/s\n", options.connections, options.seconds, rate);
+  if (options.requests > 0)
+    fmt::print("{} connections, {} requests: {:.0f} requests/s\n", options.connections, options.requests, rate);
+  else
+    fmt::print("{} connections, {:.1f} s: {:.0f} requests/s\n", options.connections, options.seconds, rate);
   return 0;
 }

@@ -2,6 +2,8 @@
 // http_how_it_is_built.cpp). Read http_client.hpp first.
 #include "http_client.hpp"
 
+#include <algorithm>
+
 #include <fmt/core.h>
 
 #include <asio/co_spawn.hpp>
@@ -9,9 +11,8 @@
 #include <asio/use_awaitable.hpp>
 
 #include "compat.hpp"
-#include "log.hpp"
 #include "semaphore.hpp"  // lesson 009
-#include "timeouts.hpp"   // lesson 014: Deadline, with_timeout, TimeoutError
+#include "timeouts.hpp"   // lesson 014: Watchdog, timeout_at, TimeoutError
 
 namespace lesson025 {
 
@@ -20,32 +21,22 @@ Client::Client(asio::any_io_executor executor, Options options)
 
 Client::~Client() = default;  // the idle connections close with their sockets
 
-asio::awaitable<Response> Client::get(std::string url) {
-  Request request{"GET", std::move(url)};
-  co_return co_await this->request(std::move(request));
-}
+// Not coroutines: they return request()'s awaitable, whose frame holds the Request.
+asio::awaitable<Response> Client::get(std::string url) { return request(Request{"GET", std::move(url)}); }
 
 asio::awaitable<Response> Client::post(std::string url, std::string body, std::string content_type) {
-  Request request{"POST", std::move(url), std::move(body), {{"Content-Type", content_type}}};
-  co_return co_await this->request(std::move(request));
+  return request(Request{"POST", std::move(url), std::move(body), {{"Content-Type", content_type}}});
 }
 
-// The whole request, redirects included, runs under ONE lesson 014 Deadline (Options::total);
-// the connect and first-byte timeouts are shorter deadlines nested inside it.
+// The whole request, redirects included, must end by ONE deadline (Options::total). The
+// connect and first-byte timeouts are shorter deadlines inside it. All are lesson 014's: the
+// connect runs under timeout_at(), and each connection has a Watchdog, re-armed per request
+// (a Deadline::run per request costs two coroutines and a parallel group: docs/performance.md).
 asio::awaitable<Response> Client::request(Request request) {
-  lesson014::Deadline deadline(executor_, lesson014::clock::now() + options_.total);
-  try {
-    auto following = follow_redirects(std::move(request));
-    co_return co_await deadline.run(std::move(following));
-  } catch (const lesson014::TimeoutError&) {
-    throw HttpTimeout(fmt::format("the request took longer than {} (Options::total)",
-                                  tut::seconds(options_.total)));
-  }
-}
-
-asio::awaitable<Response> Client::follow_redirects(Request request) {
+  const time_point deadline = lesson014::clock::now() + options_.total;
+  Response response;
   for (int redirects = 0;; ++redirects) {
-    Response response = co_await send_once(request);
+    co_await send_once(&request, deadline, &response);
     response.redirects = redirects;
     const auto location = find_header(response.headers, "Location");
     const int status = response.status;
@@ -65,67 +56,87 @@ asio::awaitable<Response> Client::follow_redirects(Request request) {
   }
 }
 
-// One request and its response on one connection, without redirects.
-asio::awaitable<Response> Client::send_once(Request request) {
-  const Url url = Url::parse(request.url);
+// One request and its response on one connection, without redirects, into *out.
+asio::awaitable<void> Client::send_once(const Request* request, time_point deadline, Response* out) {
+  const Url url = Url::parse(request->url);
+  const std::string origin = url.origin();
   for (int attempt = 1;; ++attempt) {
-    bool reused = false;
-    std::unique_ptr<Connection> connection = co_await take_connection(url, &reused);
+    std::unique_ptr<Connection> connection = take_idle(origin);
+    const bool reused = connection != nullptr;
+    if (!reused) connection = co_await open_connection(url, deadline);
     try {
-      Response response = co_await exchange(connection.get(), request, url);
-      if (connection->reusable()) give_back(url, std::move(connection));
-      co_return response;
-    } catch (const lesson014::TimeoutError&) {
-      throw HttpTimeout(fmt::format("no response from {} within {} (Options::first_byte)",
-                                    url.origin(), tut::seconds(options_.first_byte)));
+      co_await exchange(connection.get(), request, &url, deadline, out);
+      if (connection->reusable()) give_back(origin, std::move(connection));
+      co_return;
+    } catch (const HttpTimeout&) {
+      throw;  // never sent again
     } catch (const HttpError&) {
       // A pooled connection the server closed while it sat idle fails before any byte of a
       // response: send a GET or HEAD once more, on a new connection. Not a POST: the server
       // may have acted on it before closing.
-      const bool idempotent = request.method == "GET" || request.method == "HEAD";
+      const bool idempotent = request->method == "GET" || request->method == "HEAD";
       if (!reused || connection->received_anything() || !idempotent || attempt > 1) throw;
-      idle_.erase(url.origin());  // its idle siblings are likely dead too: the retry opens anew
+      idle_.erase(origin);  // its idle siblings are likely dead too: the retry opens anew
     }
   }
 }
 
-// Writes the request, reads the response head (within Options::first_byte), then the body.
-asio::awaitable<Response> Client::exchange(Connection* connection, Request request, Url url) {
+// Writes the request, reads the response head (within Options::first_byte), then the body;
+// the connection's watchdog closes it if `deadline` or the first-byte one passes.
+asio::awaitable<void> Client::exchange(Connection* connection, const Request* request, const Url* url,
+                                       time_point deadline, Response* out) {
+  lesson014::Watchdog& watchdog = connection->watchdog();
   connection->start_request();
-  std::string bytes = format_request(request.method, url, request.headers, request.body);
-  co_await connection->write(std::move(bytes));
-  auto reading_head = connection->read_head(options_.limits);
-  ResponseHead head = co_await lesson014::with_timeout(std::move(reading_head), options_.first_byte);
-  Response response{head.status, head.reason, head.headers, {}, url.to_string(), 0};
-  response.body = co_await connection->read_body(std::move(head), request.method, options_.limits);
-  co_return response;
+  format_request_into(&connection->outgoing(), request->method, *url, request->headers, request->body);
+  ResponseHead head;
+  std::string body;
+  time_point head_by = deadline;  // the first-byte deadline while the head is awaited
+  try {
+    watchdog.arm(deadline);
+    co_await connection->write();
+    head_by = std::min(deadline, lesson014::clock::now() + options_.first_byte);
+    watchdog.arm(head_by);
+    co_await connection->read_head(&head, options_.limits);
+    watchdog.arm(head_by = deadline);
+    body = co_await connection->read_body(&head, request->method == "HEAD", options_.limits);
+  } catch (...) {
+    watchdog.disarm();
+    if (!watchdog.expired()) throw;  // not a timeout: the error as it is
+    if (head_by < deadline) throw timed_out("first_byte", *url, options_.first_byte);
+    throw timed_out("total", *url, options_.total);
+  }
+  watchdog.disarm();
+  *out = Response{head.status, std::move(head.reason), std::move(head.headers), std::move(body),
+                  url->to_string(), 0};
 }
 
 // ---- the pool: idle keep-alive connections by origin ----------------------------------------
 
-asio::awaitable<std::unique_ptr<Connection>> Client::take_connection(Url url, bool* reused) {
-  auto& idle = idle_[url.origin()];
-  if (!idle.empty()) {  // the most recently returned: the least likely to have been closed
-    auto connection = std::move(idle.back());
-    idle.pop_back();
-    *reused = true;
-    ++stats_.reused;
-    co_return connection;
-  }
+std::unique_ptr<Connection> Client::take_idle(const std::string& origin) {
+  auto& idle = idle_[origin];
+  if (idle.empty()) return nullptr;
+  auto connection = std::move(idle.back());  // the most recently returned: the least likely closed
+  idle.pop_back();
+  ++stats_.reused;
+  return connection;
+}
+
+asio::awaitable<std::unique_ptr<Connection>> Client::open_connection(Url url, time_point deadline) {
   if (url.scheme == "https" && !tls_) tls_ = std::make_unique<TlsContext>(options_.ca_file);
+  const time_point connect_by = std::min(deadline, lesson014::clock::now() + options_.connect);
   try {
     auto opening = Connection::open(url, tls_.get());
-    auto connection = co_await lesson014::with_timeout(std::move(opening), options_.connect);
+    auto connection = co_await lesson014::timeout_at(connect_by, std::move(opening));
     ++stats_.opened;
     co_return connection;
   } catch (const lesson014::TimeoutError&) {
-    throw HttpTimeout(fmt::format("connecting to {} took longer than {} (Options::connect)",
-                                  url.origin(), tut::seconds(options_.connect)));
+    if (connect_by == deadline) throw timed_out("total", url, options_.total);
+    throw timed_out("connect", url, options_.connect);
   }
 }
 
-void Client::give_back(const Url& url, std::unique_ptr<Connection> connection) {
-  auto& idle = idle_[url.origin()];
+void Client::give_back(const std::string& origin, std::unique_ptr<Connection> connection) {
+  auto& idle = idle_[origin];
   if (idle.size() < options_.max_idle_per_host) idle.push_back(std::move(connection));
   // else: dropped here, which closes it
 }

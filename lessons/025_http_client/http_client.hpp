@@ -115,11 +115,12 @@ class Client {
   Stats stats() const;
 
  private:
-  asio::awaitable<Response> follow_redirects(Request request);
-  asio::awaitable<Response> send_once(Request request);
-  asio::awaitable<Response> exchange(Connection* connection, Request request, Url url);
-  asio::awaitable<std::unique_ptr<Connection>> take_connection(Url url, bool* reused);
-  void give_back(const Url& url, std::unique_ptr<Connection> connection);
+  asio::awaitable<void> send_once(const Request* request, time_point deadline, Response* out);
+  asio::awaitable<void> exchange(Connection* connection, const Request* request, const Url* url,
+                                 time_point deadline, Response* out);
+  std::unique_ptr<Connection> take_idle(const std::string& origin);
+  asio::awaitable<std::unique_ptr<Connection>> open_connection(Url url, time_point deadline);
+  void give_back(const std::string& origin, std::unique_ptr<Connection> connection);
 
   asio::any_io_executor executor_;
   Options options_;

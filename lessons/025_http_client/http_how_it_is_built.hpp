@@ -13,6 +13,7 @@
 // timeouts around these calls are lesson 014's, applied in http_client.cpp.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -28,7 +29,11 @@
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
 
+#include "timeouts.hpp"  // lesson 014: Watchdog
+
 namespace lesson025 {
+
+using time_point = lesson014::clock::time_point;  // of a deadline
 
 /// Header fields in the order received (names as sent; find_header() ignores case).
 using Headers = std::vector<std::pair<std::string, std::string>>;
@@ -63,10 +68,14 @@ struct Url {
   static Url parse(std::string_view text);
   /// "scheme://host:port": the pool's key.
   std::string origin() const;
+  bool default_port() const { return port == (scheme == "https" ? 443 : 80); }
   std::string to_string() const;
   /// The URL a Location header points to, seen from this one.
   Url resolve(std::string_view location) const;
 };
+
+/// The error of one of Options' timeouts ("connect", "first_byte" or "total"), in words.
+HttpTimeout timed_out(std::string_view which, const Url& url, std::chrono::milliseconds limit);
 
 /// The status line and headers of a response.
 struct ResponseHead {
@@ -98,15 +107,22 @@ class Connection {
   static asio::awaitable<std::unique_ptr<Connection>> open(Url url, TlsContext* tls);
   ~Connection();
 
-  /// Writes all of `bytes` (the request).
-  asio::awaitable<void> write(std::string bytes);
-  /// Reads the status line and headers, skipping 1xx interim responses.
-  asio::awaitable<ResponseHead> read_head(Limits limits);
-  /// Reads the body `head` announces (none for HEAD, 1xx, 204 and 304).
-  asio::awaitable<std::string> read_body(ResponseHead head, std::string method, Limits limits);
+  /// Where the next request's bytes go (format_request_into): kept from request to request,
+  /// so that its memory is reused.
+  std::string& outgoing() { return outgoing_; }
+  /// Writes all of outgoing() (the request).
+  asio::awaitable<void> write();
+  /// Reads the status line and headers into *head, skipping 1xx interim responses.
+  asio::awaitable<void> read_head(ResponseHead* head, Limits limits);
+  /// Reads the body *head announces (none for a HEAD request, 1xx, 204 and 304).
+  asio::awaitable<std::string> read_body(const ResponseHead* head, bool head_request, Limits limits);
+  /// Lesson 014's watchdog of this connection: when its deadline passes it closes the socket,
+  /// so that the operation in progress, and any after it, fails at once.
+  lesson014::Watchdog& watchdog() { return watchdog_; }
 
-  /// True once a response was read whole and neither side asked to close.
-  bool reusable() const { return reusable_; }
+  /// True once a response was read whole, neither side asked to close, and the watchdog did
+  /// not close it.
+  bool reusable() const { return reusable_ && !watchdog_.expired(); }
   /// True if any byte of a response has arrived on this connection since the last request.
   bool received_anything() const { return received_; }
   void start_request() { received_ = false; reusable_ = false; }
@@ -116,6 +132,8 @@ class Connection {
  private:
   explicit Connection(std::unique_ptr<Stream> stream);
   asio::awaitable<bool> read_more(std::size_t limit);
+  std::optional<std::string> take_line(std::size_t limit, const char* what);
+  asio::awaitable<void> need_more(std::size_t limit, const char* what);
   asio::awaitable<std::string> read_line(std::size_t limit, const char* what);
   asio::awaitable<std::string> read_exactly(std::size_t count, std::size_t already);
   asio::awaitable<std::string> read_chunked(Limits limits);
@@ -126,13 +144,18 @@ class Connection {
   // growing buffer_ by 64 KiB for every read would zero 64 KiB each time (a std::string's
   // resize() fills), which the benchmark measured as 13% of the client's instructions.
   std::vector<char> landing_ = std::vector<char>(64 * 1024);
+  std::string outgoing_;
   bool reusable_ = false, received_ = false;
+  lesson014::Watchdog watchdog_;  // after stream_: destroyed first
 };
 
 /// The request's bytes: request line, Host, Content-Length (when there is a body), the extra
 /// headers, the blank line, the body.
 std::string format_request(const std::string& method, const Url& url, const Headers& headers,
                            const std::string& body);
+/// The same bytes into *out (cleared first, its memory kept): what Client sends.
+void format_request_into(std::string* out, const std::string& method, const Url& url,
+                         const Headers& headers, const std::string& body);
 
 /// A minimal HTTP/1.1 keep-alive server on 127.0.0.1 (port 0: any free one). Each request
 /// (its head, and a Content-Length body) goes to `handler`, which writes whatever it wants on
