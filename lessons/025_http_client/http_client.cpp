@@ -40,13 +40,11 @@ asio::awaitable<Response> Client::request(Request request) {
     response.redirects = redirects;
     const auto location = find_header(response.headers, "Location");
     const int status = response.status;
-    const bool redirect = request.allow_redirects && location && (status == 301 || status == 302 || status == 303 ||
-                                       status == 307 || status == 308);
-    if (!redirect) co_return response;
+    if (!request.allow_redirects || !location || !is_redirect(status)) co_return response;
+    request.url = Url::parse(request.url).resolve(*location).to_string();
     if (redirects == options_.max_redirects)
       throw HttpError(fmt::format("too many redirects: more than {}, the last to {}",
-                                  options_.max_redirects, Url::parse(request.url).resolve(*location).to_string()));
-    request.url = Url::parse(request.url).resolve(*location).to_string();
+                                  options_.max_redirects, request.url));
     // 303, and 301/302 after a POST, turn into a GET without a body (what browsers and
     // aiohttp do); 307 and 308 repeat the same method and body.
     if (status == 303 || ((status == 301 || status == 302) && request.method == "POST")) {
@@ -91,6 +89,7 @@ asio::awaitable<void> Client::exchange(Connection* connection, const Request* re
   ResponseHead head;
   std::string body;
   time_point head_by = deadline;  // the first-byte deadline while the head is awaited
+  auto cancellation = co_await asio::this_coro::cancellation_state;  // the caller's
   try {
     watchdog.arm(deadline);
     co_await connection->write();
@@ -101,7 +100,8 @@ asio::awaitable<void> Client::exchange(Connection* connection, const Request* re
     body = co_await connection->read_body(&head, request->method == "HEAD", options_.limits);
   } catch (...) {
     watchdog.disarm();
-    if (!watchdog.expired()) throw;  // not a timeout: the error as it is
+    // Not a timeout, or the caller cancelled too in the same turn: it wins (as in lesson 014).
+    if (!watchdog.expired() || cancellation.cancelled() != asio::cancellation_type::none) throw;
     if (head_by < deadline) throw timed_out("first_byte", *url, options_.first_byte);
     throw timed_out("total", *url, options_.total);
   }
@@ -155,8 +155,7 @@ namespace {
 asio::awaitable<void> fetch_one(Client* client, lesson009::Semaphore* semaphore, Fetched* out) {
   auto permit = co_await semaphore->acquire();  // at most `limit` requests at a time
   try {
-    auto response = co_await client->get(out->url);
-    out->response = std::move(response);
+    out->response = co_await client->get(out->url);
   } catch (const std::exception& e) {
     out->error = e.what();  // this request's failure, recorded; the others go on
   }

@@ -74,6 +74,10 @@ void append_host(std::string* out, const std::string& host) {  // an IPv6 litera
 
 }  // namespace
 
+bool is_redirect(int status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
 std::optional<std::string> find_header(const Headers& headers, std::string_view name) {
   for (const auto& [key, value] : headers)
     if (equal_ignoring_case(key, name)) return value;

@@ -38,6 +38,8 @@ using time_point = lesson014::clock::time_point;  // of a deadline
 /// Header fields in the order received (names as sent; find_header() ignores case).
 using Headers = std::vector<std::pair<std::string, std::string>>;
 std::optional<std::string> find_header(const Headers& headers, std::string_view name);
+/// 301, 302, 303, 307 and 308: the statuses whose Location a client follows.
+bool is_redirect(int status);
 
 /// What went wrong with one request, in words (aiohttp's ClientError family in one type).
 class HttpError : public std::runtime_error {
