@@ -1,7 +1,9 @@
 #include "futures.hpp"
 #include "legacy.hpp"
 
+#include <atomic>
 #include <cerrno>
+#include <memory>
 #include <thread>
 
 #include <asio/co_spawn.hpp>
@@ -118,6 +120,25 @@ TEST_CASE("async_lookup runs the handler on the loop thread, never on the librar
   io.run();  // returns only after the handler ran: the pending lookup counted as work
   CHECK(value == 42);
   CHECK(handler_thread == std::this_thread::get_id());
+}
+
+TEST_CASE("async_lookup destroys the handler on the loop thread, right after it ran") {
+  // legacy.hpp moves it out of the shared_ptr that the library's std::function also holds:
+  // left there, it would die with whichever copy goes last, on the library's thread if the
+  // library keeps its std::function after the call (this LegacyDirectory drops it at once).
+  struct Probe {
+    explicit Probe(std::atomic<std::thread::id>* where) : destroyed_on(where) {}
+    ~Probe() { *destroyed_on = std::this_thread::get_id(); }
+    std::atomic<std::thread::id>* destroyed_on;
+  };
+  lesson016::LegacyDirectory directory(1ms);
+  asio::io_context io;
+  std::atomic<std::thread::id> destroyed_on{};
+  auto probe = std::make_shared<Probe>(&destroyed_on);
+  lesson016::async_lookup(io.get_executor(), directory, "answer",
+                          [probe = std::move(probe)](std::error_code, int) {});
+  io.run();
+  CHECK(destroyed_on.load() == std::this_thread::get_id());
 }
 
 TEST_CASE("async_lookup works with the deferred token too") {

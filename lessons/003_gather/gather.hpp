@@ -65,7 +65,9 @@ std::exception_ptr error_of(const Outcome<T>& outcome) {
   return error ? *error : nullptr;
 }
 
-/// "value <v>", "cancelled" (operation_aborted) or "error: <what>": for printing an Outcome.
+/// For printing: an exception as "none", "cancelled" (operation_aborted) or "error: <what>",
+/// an Outcome as "value <v>" or as its exception. Lesson 021 prints exceptions with it too.
+std::string describe(std::exception_ptr error);
 std::string describe(const Outcome<std::string>& outcome);
 
 // ---- a fixed set of children -----------------------------------------------------------------

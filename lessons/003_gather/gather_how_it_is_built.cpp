@@ -62,10 +62,9 @@ bool cancelled(asio::cancellation_type type) { return type != asio::cancellation
 
 }  // namespace
 
-// Printing an outcome: plumbing for the demo and the tests.
-std::string describe(const Outcome<std::string>& outcome) {
-  auto error = error_of(outcome);
-  if (!error) return "value " + std::get<std::string>(outcome);
+// Printing an exception or an outcome: plumbing for the demos and the tests.
+std::string describe(std::exception_ptr error) {
+  if (!error) return "none";
   if (tut::is_cancellation(error)) return "cancelled";
   try {
     std::rethrow_exception(error);
@@ -74,6 +73,11 @@ std::string describe(const Outcome<std::string>& outcome) {
   } catch (...) {
     return "error: unknown exception";
   }
+}
+
+std::string describe(const Outcome<std::string>& outcome) {
+  auto error = error_of(outcome);
+  return error ? describe(error) : "value " + std::get<std::string>(outcome);
 }
 
 asio::awaitable<std::vector<std::exception_ptr>> run_all(

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <asio/read.hpp>
-#include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
@@ -22,6 +21,7 @@
 #include "compat.hpp"
 #include "log.hpp"
 #include "run.hpp"
+#include "sleep.hpp"
 #include "streams.hpp"
 
 using namespace std::chrono_literals;
@@ -34,9 +34,7 @@ namespace {
 /// Sleeps until `when` after the start of the demo. Absolute times, not sleeps in a row, so
 /// a late wake-up (a loaded machine) does not shift every later event of the demo.
 asio::awaitable<void> sleep_until(std::chrono::milliseconds when) {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  timer.expires_after(when - tut::elapsed());
-  co_await timer.async_wait(asio::use_awaitable);
+  return tut::sleep(when - tut::elapsed());
 }
 
 std::string shown(std::string line) {
@@ -71,13 +69,10 @@ asio::awaitable<void> visitor(std::string name, std::string port, std::chrono::m
   tut::log(name, "the server closed the connection");
 }
 
-asio::awaitable<void> broadcast_at(EchoServer* server, std::chrono::milliseconds when) {
-  co_await sleep_until(when);
+asio::awaitable<void> broadcast_then_ctrl_c(EchoServer* server) {
+  co_await sleep_until(1800ms);
   server->broadcast("notice: the server stops at 2.0s\n");  // a second writer to each socket
-}
-
-asio::awaitable<void> send_sigint_at(std::chrono::milliseconds when) {
-  co_await sleep_until(when);
+  co_await sleep_until(2000ms);
   tut::log("main", "kill(getpid(), SIGINT), as Ctrl-C would");
   ::kill(::getpid(), SIGINT);
 }
@@ -104,7 +99,7 @@ asio::awaitable<void> serve_six_clients() {
       visitor("mallory", port, 1000ms, {std::string(100, 'x')}) &&  // longer than max_line
       visitor("dawdler", port, 1100ms, {}, false) &&               // says nothing: idle
       visitor("zoe", port, 1700ms, {"still here"}, false) &&       // still there at Ctrl-C
-      broadcast_at(&server, 1800ms) && send_sigint_at(2000ms);
+      broadcast_then_ctrl_c(&server);
   auto serving = server.serve() && server.stop_on_signals();
   co_await (std::move(serving) && std::move(clients));
 

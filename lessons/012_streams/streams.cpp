@@ -1,20 +1,13 @@
-// Lesson 012: streams. A TCP line-echo server and client on real sockets. Per client, two
-// coroutines: read_lines() (read a line, queue its echo, wait until it is written) and
-// WriteQueue::run(), the socket's one writer. broadcast() is a second producer. All on one
-// executor: no locks, like asyncio tasks. Deadlines and stop(): how_it_is_built.hpp.
+// Lesson 012: streams, as streams.hpp describes them. All on one executor: no locks, as in asyncio.
 #include "streams.hpp"
 
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/read_until.hpp>
 
 #include "how_it_is_built.hpp"  // no_throw, Session, watchdog(), stop(), say_goodbye()
+#include "sleep.hpp"
 
 namespace lesson012 {
-
-// ------------------------------------------------------------- one socket, one writer
-
-WriteQueue::WriteQueue(tcp::socket& socket)
-    : socket_(socket), changed_(socket.get_executor(), clock::time_point::max()) {}
 
 void WriteQueue::push(std::string message) {
   if (closed_ || error_) return;  // nobody would ever write it
@@ -39,9 +32,8 @@ asio::awaitable<asio::error_code> WriteQueue::run() {
     }
     // The only async_write on this socket: the next one starts once this one is complete.
     auto [error, n] = co_await asio::async_write(socket_, asio::buffer(queue_.front()), no_throw);
-    if (error) {
-      error_ = error;  // the connection is broken: nothing more will be written
-    } else {
+    error_ = error;  // if set, the connection is broken: nothing more will be written
+    if (!error) {
       queue_.pop_front();
       ++written_;
     }
@@ -55,16 +47,13 @@ void WriteQueue::close() {
   changed_.cancel();
 }
 
-// ---------------------------------------------------------------------------------- server
-
 asio::awaitable<void> EchoServer::accept_loop() {
   while (!stopping_) {
     auto [error, socket] = co_await acceptor_.async_accept(no_throw);
     if (error == asio::error::operation_aborted) break;  // stop(), or serve() was cancelled
     if (error) {  // e.g. EMFILE, out of descriptors: keep serving, after a pause (no spinning)
       log("server", "accept failed: {}", error.message());
-      asio::steady_timer pause(executor_, milliseconds(100));
-      co_await pause.async_wait(no_throw);
+      co_await tut::sleep(milliseconds(100));
       continue;
     }
     // Small writes go out at once instead of waiting for the previous one's ACK (Nagle's
@@ -72,26 +61,18 @@ asio::awaitable<void> EchoServer::accept_loop() {
     asio::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     auto session = start_session(std::move(socket));  // registered and logged
-    // One task per connection, like start_server(); its errors end only its own session.
-    asio::co_spawn(executor_, run_session(session), log_failure(session->name, options_.log));
+    // One task per connection, like start_server(): reader and writer side by side; `&&` ends
+    // when both have (the reader closes the queue, the writer ends once it is empty). Its
+    // errors (e.g. bad_alloc) end only this session.
+    using namespace asio::experimental::awaitable_operators;
+    asio::co_spawn(executor_, read_lines(session) && session->out.run(),
+                   [this, session](std::exception_ptr failure, auto&&...) {
+                     if (failure) ++stats_.errors;
+                     end_session(session);  // close the socket, forget the session
+                     log_failure(session->name, options_.log)(failure);
+                   });
     asio::co_spawn(executor_, watchdog(session), tut::rethrow);  // its deadlines
   }
-}
-
-asio::awaitable<void> EchoServer::run_session(std::shared_ptr<Session> session) {
-  // The reader and the writer, side by side; `&&` returns when both have ended: the reader
-  // closes the queue when it is done, and the writer ends once the queue is empty.
-  using namespace asio::experimental::awaitable_operators;
-  auto reader_and_writer = read_lines(session) && session->out.run();
-  std::exception_ptr failure;  // whatever happened, the session must be forgotten
-  try {
-    co_await std::move(reader_and_writer);
-  } catch (...) {  // e.g. bad_alloc
-    failure = std::current_exception();
-    ++stats_.errors;
-  }
-  end_session(session);  // close the socket, forget the session (how_it_is_built.hpp)
-  if (failure) std::rethrow_exception(failure);  // logged by log_failure()
 }
 
 asio::awaitable<void> EchoServer::read_lines(std::shared_ptr<Session> session) {
@@ -103,13 +84,10 @@ asio::awaitable<void> EchoServer::read_lines(std::shared_ptr<Session> session) {
     auto token = asio::bind_cancellation_slot(session->stop_reading.slot(), no_throw);
     auto [error, n] = co_await asio::async_read_until(
         session->socket, asio::dynamic_buffer(session->buffer, options_.max_line), '\n', token);
-    // not_found: a line longer than max_line (asyncio's LimitOverrunError); eof: the client
-    // closed (a last line without '\n' is still echoed); operation_aborted: stop() or the
-    // watchdog; anything else (a reset...) ends this session only.
-    if (error) {
-      ending.read_error = error;
-      break;
-    }
+    // not_found: longer than max_line (LimitOverrunError); eof: the client closed; aborted:
+    // stop() or the watchdog; else a reset... Each ends this session only: say_goodbye().
+    ending.read_error = error;
+    if (error) break;
     // The echo: a copy of the line (the queue owns its bytes), queued and awaited, so a client
     // that does not read holds up only itself, and the same deadline bounds that wait.
     session->deadline = clock::now() + options_.idle_timeout;
@@ -129,11 +107,7 @@ void EchoServer::broadcast(std::string line) {
   log("server", "broadcast to {} session(s)", sessions_.size());
 }
 
-// ---------------------------------------------------------------------------------- client
-
 asio::awaitable<void> LineClient::write(std::string data) {
-  // async_write loops until the kernel has taken every byte: more than write() + drain(),
-  // which returns once asyncio's own buffer is below its high-water mark (64 KiB).
   co_await asio::async_write(socket_, asio::buffer(data), asio::use_awaitable);
 }
 
@@ -154,8 +128,6 @@ asio::awaitable<std::optional<std::string>> LineClient::read_line() {
   buffer_.erase(0, n);
   co_return line;
 }
-
-void LineClient::write_eof() { socket_.shutdown(tcp::socket::shutdown_send); }
 
 void LineClient::close() {
   asio::error_code ignored;

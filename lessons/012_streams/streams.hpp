@@ -45,7 +45,8 @@ using std::chrono::milliseconds;
 /// time, in the order they were pushed, whoever pushed them. asyncio's transport buffer.
 class WriteQueue {
  public:
-  explicit WriteQueue(tcp::socket& socket);
+  explicit WriteQueue(tcp::socket& socket)
+      : socket_(socket), changed_(socket.get_executor(), asio::steady_timer::time_point::max()) {}
   /// writer.write(message): queues it (the queue owns the bytes) and returns at once.
   void push(std::string message);
   /// write() + drain(): queues it, waits until it is written; the writer's error, if any.
@@ -87,8 +88,7 @@ class EchoServer {
  public:
   EchoServer(asio::any_io_executor executor, const tcp::endpoint& endpoint,
              ServerOptions options = {});
-  EchoServer(const EchoServer&) = delete;
-  EchoServer& operator=(const EchoServer&) = delete;
+  EchoServer(EchoServer&&) = delete;  // no copy, no move: its coroutines hold `this`
   unsigned short port() const;  ///< the port it listens on (useful after binding port 0)
 
   /// serve_forever(): a session per connection until stop(); returns once every session has
@@ -110,7 +110,6 @@ class EchoServer {
   struct Ending;   // how its read_lines() ended
   asio::awaitable<void> accept_loop();
   std::shared_ptr<Session> start_session(tcp::socket socket);
-  asio::awaitable<void> run_session(std::shared_ptr<Session> session);
   asio::awaitable<void> read_lines(std::shared_ptr<Session> session);
   asio::awaitable<void> say_goodbye(std::shared_ptr<Session> session, Ending ending);
   void end_session(const std::shared_ptr<Session>& session);
@@ -139,12 +138,14 @@ class LineClient {
   static asio::awaitable<LineClient> connect(std::string host, std::string port);
   explicit LineClient(tcp::socket socket) : socket_(std::move(socket)) {}
 
-  /// writer.write(data) + drain(): completes when the kernel has taken every byte.
+  /// writer.write(data) + drain(), and more: completes once the kernel has taken every byte;
+  /// drain() returns when asyncio's buffer is below its high-water mark (64 KiB).
   asio::awaitable<void> write(std::string data);
   /// reader.readline(): the next line with its '\n'; at end of stream the partial last line
   /// if any, then std::nullopt, without reading again. Throws on a reset.
   asio::awaitable<std::optional<std::string>> read_line();
-  void write_eof();  ///< writer.write_eof(): shutdown(send); we can still read
+  /// writer.write_eof(): shutdown(send), the half-close; we can still read.
+  void write_eof() { socket_.shutdown(tcp::socket::shutdown_send); }
   void close();      ///< writer.close()
   tcp::socket& socket() { return socket_; }
 

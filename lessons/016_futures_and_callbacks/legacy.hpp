@@ -54,11 +54,11 @@ auto async_lookup(asio::any_io_executor executor, LegacyDirectory& directory, st
       std::error_code code;
       if (error != 0) code = std::error_code(error, std::generic_category());
       asio::dispatch(handler_executor, [shared_handler, code, value] {
-        // Moved out, so the handler is destroyed as soon as it has run, before work.reset().
+        // Moved out: it dies here, on its executor, not with the library's std::function.
         Handler to_call = std::move(*shared_handler);
         std::move(to_call)(code, value);
       });
-      work.reset();  // the handler is queued now, and that counts as work on its own
+      work.reset();  // the queued handler is work on its own (it may even have run already)
     });
   };
   return asio::async_initiate<CompletionToken, void(std::error_code, int)>(

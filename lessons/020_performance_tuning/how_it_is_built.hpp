@@ -110,6 +110,8 @@ int connect_load_main(const std::vector<std::string>& args);
 /// or SIGTERM, for bench/run.sh. Prints "listening on 127.0.0.1:PORT". Returns the status.
 int serve_main(Variant variant, const std::vector<std::string>& args);
 
+/// The row label of a variant in the table, e.g. "baseline: 1 io_context, 1 thread".
+std::string label(Variant variant);
 /// The variant named `name` on the command line ("baseline", "tuned", ...), if any.
 std::optional<Variant> variant_named(const std::string& name);
 

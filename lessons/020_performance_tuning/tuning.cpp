@@ -1,5 +1,4 @@
-// Lesson 020: the servers the lesson compares, each the baseline changed in one idea. The
-// load generator and the table are in how_it_is_built.cpp.
+// Lesson 020: the servers it compares, each the baseline changed in one idea.
 #include "tuning.hpp"
 
 #include <fcntl.h>
@@ -33,14 +32,12 @@ tcp::acceptor listen_on(asio::io_context& context, unsigned short port, bool reu
 
 namespace {
 
-// ---- 2-4, 6-11: io_context servers. ------------------------------------------------------
-// `contexts` io_contexts (one acceptor each) run by `threads_each` threads each, created with
-// the concurrency hint `hint` (step 10: ASIO_CONCURRENCY_HINT_UNSAFE).
+// Rows 2-4 and 6-11: `contexts` io_contexts (one acceptor each) run by `threads_each` threads
+// each, created with the concurrency hint `hint` (step 10: ASIO_CONCURRENCY_HINT_UNSAFE).
 class ContextServer : public EchoServer {
  public:
   ContextServer(unsigned contexts, unsigned threads_each, SessionConfig config,
-                PerConnection where = PerConnection::same_executor,
-                int hint = ASIO_CONCURRENCY_HINT_DEFAULT, unsigned short port = 0)
+                unsigned short port, PerConnection where, int hint = ASIO_CONCURRENCY_HINT_DEFAULT)
       : port_(port) {
     for (unsigned i = 0; i < contexts; ++i) {
       auto& context = *contexts_.emplace_back(std::make_unique<asio::io_context>(hint));
@@ -48,9 +45,8 @@ class ContextServer : public EchoServer {
       port_ = acceptor.local_endpoint().port();  // the others bind the same port
       asio::co_spawn(asio::make_strand(context), accept_loop(std::move(acceptor), config, where),
                      [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
-      // How to stop it. io_context::stop() from this thread would be a data race on an
-      // io_context without locks (the UNSAFE hint), and so would post(). A byte on a pipe is
-      // the kernel's business: the io_context sees it readable and stops itself, on its thread.
+      // How to stop it: stop() or post() from this thread would race with an io_context
+      // without locks (UNSAFE hint). A byte on a pipe wakes it: it stops itself, on its thread.
       int fds[2];
       if (::pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category());
       wake_.push_back(fds[1]);
@@ -84,31 +80,28 @@ class ContextServer : public EchoServer {
 
 std::unique_ptr<EchoServer> start_server(Variant variant, unsigned cores, unsigned short port) {
   using W = SessionConfig::Write;
-  const auto same = PerConnection::same_executor;
-  const int locks = ASIO_CONCURRENCY_HINT_DEFAULT, no_locks = ASIO_CONCURRENCY_HINT_UNSAFE;
   auto one_thread = [&](SessionConfig config, int hint = ASIO_CONCURRENCY_HINT_DEFAULT) {
-    return std::make_unique<ContextServer>(1, 1, config, same, hint, port);
+    return std::make_unique<ContextServer>(1, 1, config, port, PerConnection::same_executor, hint);
   };
   auto on_cores = [&](unsigned contexts, unsigned threads_each, PerConnection where) {
-    return std::make_unique<ContextServer>(contexts, threads_each, SessionConfig{}, where, locks,
-                                           port);
+    return std::make_unique<ContextServer>(contexts, threads_each, SessionConfig{}, port, where);
   };
   switch (variant) {
     case Variant::threads: return start_thread_server(port);  // how_it_is_built.cpp
-    case Variant::baseline: return one_thread(SessionConfig{});
-    case Variant::reuseport: return on_cores(cores, 1, same);
+    case Variant::baseline: return one_thread({});
+    case Variant::reuseport: return on_cores(cores, 1, PerConnection::same_executor);
     case Variant::strands: return on_cores(1, cores, PerConnection::strand_of_any);
     case Variant::small_strands: return on_cores(1, cores, PerConnection::strand_of_io_context);
-    case Variant::split_nagle: return one_thread(SessionConfig{W::split_in_two, false});
-    case Variant::split_nodelay: return one_thread(SessionConfig{W::split_in_two, true});
-    case Variant::gathered: return one_thread(SessionConfig{W::gathered, false});
-    case Variant::in_place: return one_thread(SessionConfig{W::in_place, true});
-    case Variant::end_of_line: return one_thread(SessionConfig{W::copy_then_write, true, true});
-    case Variant::every_line:
-      return one_thread(SessionConfig{W::copy_then_write, true, false, true});
-    // No locks in the scheduler and the reactor: see the top of tuning.hpp and ~ContextServer.
-    case Variant::unsafe_hint: return one_thread(SessionConfig{}, no_locks);
-    case Variant::tuned: return one_thread(SessionConfig{W::in_place, true, true, true}, no_locks);
+    case Variant::split_nagle: return one_thread({.write = W::split_in_two, .nodelay = false});
+    case Variant::split_nodelay: return one_thread({.write = W::split_in_two});
+    case Variant::gathered: return one_thread({.write = W::gathered, .nodelay = false});
+    case Variant::in_place: return one_thread({.write = W::in_place});
+    case Variant::end_of_line: return one_thread({.memchr_end_of_line = true});
+    case Variant::every_line: return one_thread({.every_line_at_once = true});
+    case Variant::unsafe_hint: return one_thread({}, ASIO_CONCURRENCY_HINT_UNSAFE);  // no locks
+    case Variant::tuned:  // steps 7 + 8 + 9 + 10
+      return one_thread({.write = W::in_place, .memchr_end_of_line = true,
+                         .every_line_at_once = true}, ASIO_CONCURRENCY_HINT_UNSAFE);
   }
   throw std::invalid_argument("unknown variant");
 }

@@ -5,10 +5,8 @@
 // levers: uvloop for a faster loop, several processes with SO_REUSEPORT for more cores,
 // TCP_NODELAY (asyncio sets it on every TCP transport since 3.6), fewer copies.
 //
-// This lesson's tool is a load generator (run_load, how_it_is_built.hpp): N connections in
-// ping-pong (a fixed-size line, its echo, every byte checked), round trips counted for a fixed
-// time after a warm-up, latency percentiles. From a process pinned to another CPU, it measures
-// echo servers that differ from a baseline in one idea each (Variant), one after the other.
+// The tool, a load generator in a process pinned to its own CPU (how_it_is_built.hpp), runs
+// ping-pong connections, every byte checked, against each echo server (Variant) in turn.
 //
 // Where C++/Asio differs from asyncio:
 // - One process can use every core: one io_context per core (SO_REUSEPORT, no sharing) or
@@ -17,16 +15,14 @@
 // - The loop's backend is a compile-time choice (epoll by default on Linux, io_uring with
 //   ASIO_HAS_IO_URING + ASIO_DISABLE_EPOLL); uvloop swaps it at run time.
 // - Allocation is visible and countable: a replaced global operator new (allocation_counter.cpp).
-// - io_context(ASIO_CONCURRENCY_HINT_UNSAFE) takes no locks at all (step 10): then no other
-//   thread may touch it, not even to call stop(). Lesson 012's server promises stop() from any
-//   thread, so it must not use the hint; here a server is stopped through a pipe instead.
+// - io_context(ASIO_CONCURRENCY_HINT_UNSAFE) takes no locks (step 10): no other thread may
+//   touch it, not even to call stop(), which 012's server allows. Here a pipe stops a server.
 #pragma once
 
 #include <sys/socket.h>
 
 #include <cstdint>
 #include <memory>
-#include <string>
 
 namespace lesson020 {
 
@@ -51,12 +47,8 @@ enum class Variant {
   tuned,          ///< 7 + 8 + 9 + 10 together: what `--serve-tuned` runs
 };
 
-/// The row label of a variant in the table, e.g. "baseline: 1 io_context, 1 thread".
-std::string label(Variant variant);
-
-/// SO_REUSEPORT, which Asio has no name for. A socket option for set_option() is any type
-/// with level(), name(), data() and size() (Asio's documented SettableSocketOption
-/// requirements), so the lesson writes its own instead of using Asio's internals.
+/// SO_REUSEPORT, which Asio has no name for. Any type with level(), name(), data() and size()
+/// is a socket option (Asio's documented SettableSocketOption): no need for Asio's internals.
 struct reuse_port {
   int value = 1;
   template <typename Protocol> int level(const Protocol&) const { return SOL_SOCKET; }
@@ -67,8 +59,7 @@ struct reuse_port {
 
 /// A running echo server on 127.0.0.1 (an ephemeral port), on threads of its own.
 /// Destroying it stops it and joins its threads.
-class EchoServer {
- public:
+struct EchoServer {
   virtual ~EchoServer() = default;
   virtual unsigned short port() const = 0;
 };

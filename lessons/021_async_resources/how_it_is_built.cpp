@@ -54,18 +54,6 @@ void AsyncExitStack::push_async_callback(Callback callback) {
   });
 }
 
-std::string describe(std::exception_ptr error) {
-  if (!error) return "none";
-  if (tut::is_cancellation(error)) return "cancelled";
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return std::string("error: ") + e.what();
-  } catch (...) {
-    return "error: unknown";
-  }
-}
-
 // ------------------------------------------------------------------------------- Stream
 
 struct Stream::State {

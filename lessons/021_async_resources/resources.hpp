@@ -17,6 +17,7 @@
 #include <asio/awaitable.hpp>
 
 #include "exit_stack.hpp"
+#include "gather.hpp"  // lesson 003: describe()
 #include "how_it_is_built.hpp"  // Stream
 #include "log.hpp"
 #include "timeouts.hpp"  // lesson 014: sleep()
@@ -37,7 +38,7 @@ struct Tracker {
   }
 };
 
-std::string describe(std::exception_ptr error);  // "none", "cancelled" or "error: <what()>"
+using lesson003::describe;  // "none", "cancelled" or "error: <what()>"
 
 enum class Fault { none, opening, closing };   // what open_resource() fails at
 enum class Ending { returns, throws, waits };  // how use_resource()'s body ends (waits: 1 h)
