@@ -32,6 +32,16 @@ TEST_CASE("Program reads stdout until a text, and returns the exit code", "[prog
   CHECK_FALSE(program.running());
 }
 
+TEST_CASE("Program: wait() collects what it wrote just before it ended", "[program]") {
+  Program program({"/bin/sh", "-c", "echo last words"});
+  // Ended (not reaped) before wait() looks: its whole output is still in the pipe.
+  for (int tries = 0; tries < 1000 && program.running(); ++tries)
+    std::this_thread::sleep_for(10ms);
+  const tut::test::Exit exit = program.wait(10s);
+  CHECK(exit.code == 0);
+  CHECK(program.output() == "last words\n");
+}
+
 TEST_CASE("Program: a signal ends it, and the limit kills what does not end", "[program]") {
   Program stopped({"/bin/sh", "-c", "echo ready; exec sleep 30"});
   REQUIRE(stopped.read_until("ready", 10s));

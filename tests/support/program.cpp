@@ -212,7 +212,19 @@ Exit Program::wait(Clock::duration limit) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }
+  drain_output();  // what it wrote just before it ended is still in the pipe
   return exit_;
+}
+
+void Program::drain_output() {
+  while (out_ >= 0) {
+    pollfd ready{out_, POLLIN, 0};
+    if (::poll(&ready, 1, 0) <= 0) return;  // nothing more now (a grandchild may hold it open)
+    char chunk[4096];
+    const auto n = ::read(out_, chunk, sizeof chunk);
+    if (n <= 0) return close_output();  // end of file: every writer has closed it
+    output_.append(chunk, static_cast<std::size_t>(n));
+  }
 }
 
 void Program::close_output() {

@@ -113,11 +113,13 @@ class Program {
   /// Sends `signal` to it (to its group, with own_process_group).
   void signal(int signal);
 
-  /// Waits for it to end, collecting its stdout meanwhile; past `limit` kills it (SIGKILL).
+  /// Waits for it to end, collecting its stdout meanwhile and, once it has ended, what is
+  /// left in the pipe; past `limit` kills it (SIGKILL).
   /// Once it has ended, returns the same Exit again.
   Exit wait(std::chrono::steady_clock::duration limit);
 
  private:
+  void drain_output();
   void close_output();
 
   pid_t pid_ = -1;
