@@ -4,13 +4,10 @@
 // which loads the server's page, whose script echoes through a WebSocket. A missing peer
 // skips with the reason (and fails under TUTORIAL_NO_SKIP, as in CI).
 #include <signal.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <vector>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,6 +17,7 @@
 #include <asio/this_coro.hpp>
 
 #include "peers.hpp"
+#include "temp_dir.hpp"
 #include "test_support.hpp"
 #include "ws.hpp"
 
@@ -31,18 +29,6 @@ namespace {
 const asio::ip::address localhost = asio::ip::make_address("127.0.0.1");
 const char* const python = "/usr/bin/python3";
 
-
-// A Python script in a temporary file, removed with this object.
-struct Script {
-  std::filesystem::path path;
-  explicit Script(const std::string& text) {
-    path = std::filesystem::temp_directory_path() /
-           ("test_026_" + std::to_string(::getpid()) + "_" +
-            std::to_string(std::hash<std::string>{}(text)) + ".py");
-    std::ofstream(path) << text;
-  }
-  ~Script() { std::filesystem::remove(path); }
-};
 
 const char* const client_script = R"(
 import asyncio, sys, websockets
@@ -95,9 +81,9 @@ asio::awaitable<std::string> python_client_against_server(std::string script, bo
 
 TEST_CASE("the websockets library's client talks to this server") {
   if (!tut::test::python_websockets_available()) return;
-  Script script(client_script);
-  const auto output =
-      tut::test::run_within(python_client_against_server(script.path.string(), false), 50s);
+  tut::test::TempDir folder("test_026");
+  const std::string script = folder.file("client.py", client_script);
+  const auto output = tut::test::run_within(python_client_against_server(script, false), 50s);
   INFO(output);
   CHECK_THAT(output, tut::test::ContainsSubstring(
                          "python client: all echoed, pong received, closed with 1000"));
@@ -106,9 +92,9 @@ TEST_CASE("the websockets library's client talks to this server") {
 
 TEST_CASE("the websockets library's client gets 1009 for a message over the limit") {
   if (!tut::test::python_websockets_available()) return;
-  Script script(client_script);
-  const auto output =
-      tut::test::run_within(python_client_against_server(script.path.string(), true), 50s);
+  tut::test::TempDir folder("test_026");
+  const std::string script = folder.file("client.py", client_script);
+  const auto output = tut::test::run_within(python_client_against_server(script, true), 50s);
   INFO(output);
   CHECK_THAT(output, tut::test::ContainsSubstring("python client: closed by the server with 1009"));
   CHECK_THAT(output, tut::test::ContainsSubstring("exit status 0"));
@@ -139,11 +125,11 @@ asyncio.run(main(int(sys.argv[1])))
 
 // The Python server, started before the io_context runs: its first line is its port.
 struct PythonServer {
-  Script script{server_script};
+  tut::test::TempDir folder{"test_026"};
   tut::test::Program program;
   std::string port;
   explicit PythonServer(int max_size)
-      : program({python, script.path.string(), std::to_string(max_size)}) {
+      : program({python, folder.file("server.py", server_script), std::to_string(max_size)}) {
     if (program.read_until("\n", 30s)) port = program.output().substr(0, program.output().find('\n'));
   }
   /// Its output after the port, and "exit status N", once it has exited (killed past 30 s).

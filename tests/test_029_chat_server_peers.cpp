@@ -3,17 +3,15 @@
 // page the server serves, two of them chatting, each in the same room as TCP clients. A missing
 // peer skips with the reason (and fails under TUTORIAL_NO_SKIP, as in CI).
 #include <signal.h>
-#include <unistd.h>
 
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "peers.hpp"
+#include "temp_dir.hpp"
 #include "test_029_chat_server_support.hpp"
 
 using namespace lesson029;
@@ -39,22 +37,12 @@ async def main(port):
 asyncio.run(main(sys.argv[1]))
 )";
 
-// A file removed with this object.
-struct TempFile {
-  std::filesystem::path path;
-  TempFile(const std::string& name, const std::string& text)
-      : path(std::filesystem::temp_directory_path() /
-             ("test_029_" + std::to_string(::getpid()) + "_" + name)) {
-    std::ofstream(path) << text;
-  }
-  ~TempFile() { std::filesystem::remove(path); }
-};
-
 }  // namespace
 
 TEST_CASE("two TCP clients and a Python websockets client talk in one room") {
   if (!tut::test::python_websockets_available()) return;
-  TempFile script("client.py", python_client);
+  tut::test::TempDir folder("test_029");
+  const std::string script = folder.file("client.py", python_client);
   std::optional<tut::test::Program> python;  // ended (killed) however the test ends
   auto body = [&script, &python](ChatServer* server, Stop) -> asio::awaitable<void> {
     auto alice = co_await Person::by_line(server->line_port());
@@ -63,7 +51,7 @@ TEST_CASE("two TCP clients and a Python websockets client talk in one room") {
     co_await bob.say("/nick bob");
     auto renamed_bob = co_await alice.expect("* guest2 is now bob");
     CHECK(!renamed_bob.empty());
-    python.emplace(std::vector<std::string>{"/usr/bin/python3", script.path.string(),
+    python.emplace(std::vector<std::string>{"/usr/bin/python3", script,
                                             std::to_string(server->web_port())});
     auto renamed = co_await alice.expect("* guest3 is now py");
     CHECK(!renamed.empty());
