@@ -497,7 +497,8 @@ TEST_CASE("the io_uring program reports errors like the thread pool and leaves n
   const auto missing = run_command(sq(uring) + " " + sq(dir / "missing") + " " + sq(dir / "out"));
   CHECK(missing.status == 1);
   CHECK_THAT(missing.output, ContainsSubstring("cannot open '" + (dir / "missing") + "': No such file or directory"));
-  const auto directory = run_command(sq(uring) + " " + sq(dir.path().string()) + " " + sq(dir / "out"));
+  const auto directory =
+      run_command(sq(uring) + " " + sq(dir.path().string()) + " " + sq(dir / "out"));
   CHECK(directory.status == 1);
   CHECK_THAT(directory.output, ContainsSubstring("Is a directory"));
   const auto full = run_command(sq(uring) + " " + sq(dir / "in.bin") + " /dev/full");

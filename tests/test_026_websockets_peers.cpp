@@ -6,12 +6,12 @@
 #include <signal.h>
 
 #include <chrono>
-#include <vector>
 #include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <asio/post.hpp>
 #include <asio/this_coro.hpp>
@@ -130,7 +130,8 @@ struct PythonServer {
   std::string port;
   explicit PythonServer(int max_size)
       : program({python, folder.file("server.py", server_script), std::to_string(max_size)}) {
-    if (program.read_until("\n", 30s)) port = program.output().substr(0, program.output().find('\n'));
+    if (program.read_until("\n", 30s))
+      port = program.output().substr(0, program.output().find('\n'));
   }
   /// Its output after the port, and "exit status N", once it has exited (killed past 30 s).
   std::string finish() {

@@ -68,8 +68,10 @@ TEST_CASE("two TCP clients and a Python websockets client talk in one room") {
   run_chat(Options{.log = {}}, body);
   REQUIRE(python.has_value());
   const tut::test::Exit exit = python->wait(30s);  // its waits are bounded (30 s each)
-  CHECK_THAT(python->output(), tut::test::ContainsSubstring(
-                                   "python heard: [#lobby] alice: hello python | [pm] bob: just for you"));
+  INFO(python->output());
+  CHECK_THAT(python->output(),
+             tut::test::ContainsSubstring(
+                 "python heard: [#lobby] alice: hello python | [pm] bob: just for you"));
   CHECK(exit.code == 0);
 }
 

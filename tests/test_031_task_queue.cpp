@@ -495,5 +495,6 @@ TEST_CASE("the program: enqueue and status from the command line, --help, a wron
   CHECK_THAT(status, tut::test::ContainsSubstring("waiting       2  (1 scheduled for later)"));
   CHECK_THAT(status, tut::test::ContainsSubstring("oldest waiting: job 1 (echo hi)"));
   CHECK_THAT(run({"--help"}), tut::test::ContainsSubstring("usage: 031_task_queue"));
-  CHECK_THAT(run({"frobnicate"}), tut::test::ContainsSubstring("2: 031_task_queue: unknown subcommand"));
+  CHECK_THAT(run({"frobnicate"}),
+             tut::test::ContainsSubstring("2: 031_task_queue: unknown subcommand"));
 }
