@@ -1,12 +1,9 @@
 // Lesson 012 tests: the echo server and client on real sockets (127.0.0.1, port 0).
 #include <dirent.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -32,6 +29,7 @@
 #include "command_line.hpp"
 #include "compat.hpp"
 #include "log.hpp"
+#include "program.hpp"
 #include "sleep.hpp"
 #include "streams.hpp"
 #include "test_support.hpp"
@@ -594,128 +592,30 @@ TEST_CASE("the interactive client ends when the server goes away, even with stdi
   }());
 }
 
-namespace {
-/// Reads the child's stdout until `wanted` has appeared (or, with "", until end of file),
-/// waiting at most `limit` in all. Returns everything read so far.
-std::string read_output(int fd, std::string_view wanted, std::chrono::seconds limit) {
-  std::string output;
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (wanted.empty() || output.find(wanted) == std::string::npos) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    pollfd readable{fd, POLLIN, 0};
-    if (left.count() <= 0 || ::poll(&readable, 1, static_cast<int>(left.count())) != 1) break;
-    char chunk[4096];
-    auto n = ::read(fd, chunk, sizeof chunk);
-    if (n <= 0) break;
-    output.append(chunk, static_cast<std::size_t>(n));
-  }
-  return output;
-}
-}  // namespace
-
-TEST_CASE("the --serve program echoes for a client and exits 0 on SIGTERM") {
-  // The program as a learner runs it: its own process, its own io_context and stdout, a
-  // real signal to stop it.
-  int out[2];
-  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-  std::vector<std::string> args = {LESSON_PROGRAM, "--serve", "--port", "0"};
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  pid_t child = -1;
-  int spawned = ::posix_spawn(&child, LESSON_PROGRAM, &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(out[1]);
-  REQUIRE(spawned == 0);
-
-  auto banner = read_output(out[0], "; try:", 20s);
-  auto at = banner.find("127.0.0.1:");
-  std::string port;
-  if (at != std::string::npos) port = banner.substr(at + 10, banner.find(' ', at) - at - 10);
-  CHECK_THAT(banner, ContainsSubstring("listening on 127.0.0.1:"));
-  std::vector<std::string> replies;
-  if (!port.empty()) {
-    replies = run_to_completion(echo_conversation("127.0.0.1", port, {"hello", "world"}));
-  }
-  ::kill(child, SIGTERM);
-  auto rest = read_output(out[0], "", 20s);  // until the program exits and closes stdout
-  ::close(out[0]);
-  bool exited = rest.find("stopped:") != std::string::npos;
-  if (!exited) ::kill(child, SIGKILL);  // it ignored SIGTERM: do not leave it running
-  int status = 0;
-  REQUIRE(::waitpid(child, &status, 0) == child);
-  CHECK(exited);
-  CHECK(replies == std::vector<std::string>{"hello", "world"});
-  CHECK(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
-  CHECK_THAT(rest, ContainsSubstring("stopped: 1 connections, 2 lines echoed"));
-}
-
 // ------------------------------------------------------------------------------------------
-// The program itself, in child processes: what a learner runs, where some bugs only show
-// (signals, stdout, stdin's file status flags, two processes on one connection).
+// The program itself, in child processes (tut::test::Program): what a learner runs, where some
+// bugs only show (signals, stdout, stdin's file status flags, two processes on one connection).
 
 namespace {
+using tut::test::Exit;
+using tut::test::Program;
+using tut::test::TempFile;
+
 /// Starts `012_streams args...` with the given descriptors as its stdin, stdout and stderr
 /// (-1: /dev/null for stdin, ours for stdout and stderr).
-pid_t start_program(std::vector<std::string> args, int in, int out, int err = -1) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  if (in >= 0) posix_spawn_file_actions_adddup2(&actions, in, STDIN_FILENO);
-  else posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  if (out >= 0) posix_spawn_file_actions_adddup2(&actions, out, STDOUT_FILENO);
-  if (err >= 0) posix_spawn_file_actions_adddup2(&actions, err, STDERR_FILENO);
+Program start_program(std::vector<std::string> args, int in, int out, int err = -1) {
+  Program::Options options;
+  options.in = in;
+  options.out = out >= 0 ? Program::Stdout::descriptor : Program::Stdout::inherit;
+  options.out_fd = out;
+  options.err = err >= 0 ? Program::Stderr::descriptor : Program::Stderr::inherit;
+  options.err_fd = err;
   args.insert(args.begin(), LESSON_PROGRAM);
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  pid_t child = -1;
-  int spawned = ::posix_spawn(&child, LESSON_PROGRAM, &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  REQUIRE(spawned == 0);
-  return child;
+  return Program(std::move(args), options);
 }
 
-/// Waits for the child to exit, at most `limit`. Returns its wait status, or -1 if it was
-/// still running (it is then killed, so that no test leaves a process behind).
-int wait_exit(pid_t child, std::chrono::seconds limit = 20s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  int status = 0;
-  while (::waitpid(child, &status, WNOHANG) != child) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(child, SIGKILL);
-      ::waitpid(child, &status, 0);
-      return -1;
-    }
-    ::usleep(10'000);
-  }
-  return status;
-}
-
-bool exited_with(int status, int code) { return WIFEXITED(status) && WEXITSTATUS(status) == code; }
-
-/// An anonymous temporary file: a child's stdin, stdout or stderr without pipe deadlocks.
-struct TempFile {
-  std::FILE* file = std::tmpfile();
-  int fd = ::fileno(file);
-  TempFile() = default;
-  TempFile(const TempFile&) = delete;
-  ~TempFile() { std::fclose(file); }
-  std::string contents() const {
-    std::string text;
-    char chunk[65536];
-    for (off_t at = 0;;) {
-      auto n = ::pread(fd, chunk, sizeof chunk, at);
-      if (n <= 0) return text;
-      text.append(chunk, static_cast<std::size_t>(n));
-      at += n;
-    }
-  }
-};
+/// It exited by itself (not killed at the limit, not by a signal) with `code`.
+bool exited_with(const Exit& exit, int code) { return !exit.timed_out && exit.code == code; }
 
 /// A pipe already holding `input`, write end closed unless `keep_open`: a child's stdin.
 struct InputPipe {
@@ -737,20 +637,14 @@ struct InputPipe {
 
 /// `012_streams --serve flags...` in a child process, its stdout a pipe we read.
 struct ServerProgram {
-  pid_t pid = -1;
-  int out = -1;       // the read end of its stdout
-  std::string host;   // what it listens on, as printed ("127.0.0.1", "[::1]")
+  Program program;
+  std::string host;  // what it listens on, as printed ("127.0.0.1", "[::1]")
   std::string port;
 
-  explicit ServerProgram(std::vector<std::string> flags, int pipe_size = 0) {
-    int fds[2];
-    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-    if (pipe_size > 0) REQUIRE(::fcntl(fds[1], F_SETPIPE_SZ, pipe_size) >= 0);
-    flags.insert(flags.begin(), "--serve");
-    pid = start_program(flags, -1, fds[1]);
-    ::close(fds[1]);
-    out = fds[0];
-    auto banner = read_output(out, "; try:", 20s);
+  explicit ServerProgram(std::vector<std::string> flags, int pipe_size = 0)
+      : program(start(std::move(flags), pipe_size)) {
+    program.read_until("; try:", 20s);
+    const std::string& banner = program.output();
     auto at = banner.find("listening on ");
     if (at != std::string::npos) {
       auto address = banner.substr(at + 13, banner.find(' ', at + 13) - at - 13);
@@ -759,23 +653,40 @@ struct ServerProgram {
     }
     CHECK_THAT(banner, ContainsSubstring("listening on "));
   }
-  /// SIGTERM; returns the wait status (-1: it did not exit) and what it printed meanwhile.
-  int stop(std::string* printed = nullptr) {
-    ::kill(pid, SIGTERM);
-    auto rest = out >= 0 ? read_output(out, "", 20s) : std::string();
-    if (printed) *printed = rest;
-    return wait_exit(std::exchange(pid, -1));
+  /// SIGTERM; returns how it ended and what it printed meanwhile (until it closed stdout).
+  Exit stop(std::string* printed = nullptr) {
+    program.signal(SIGTERM);
+    const auto before = program.output().size();
+    program.read_until("", 20s);
+    if (printed) *printed = program.output().substr(before);
+    return program.wait(20s);
   }
-  void close_stdout() { ::close(std::exchange(out, -1)); }
-  ~ServerProgram() {
-    if (pid > 0) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-    if (out >= 0) ::close(out);
+
+ private:
+  static Program start(std::vector<std::string> flags, int pipe_size) {
+    flags.insert(flags.begin(), {LESSON_PROGRAM, "--serve"});
+    Program::Options options;
+    options.pipe_size = pipe_size;
+    return Program(std::move(flags), options);
   }
 };
 }  // namespace
+
+TEST_CASE("the --serve program echoes for a client and exits 0 on SIGTERM") {
+  // The program as a learner runs it: its own process, its own io_context and stdout, a
+  // real signal to stop it.
+  ServerProgram server({"--port", "0"});
+  CHECK(server.host == "127.0.0.1");
+  std::vector<std::string> replies;
+  if (!server.port.empty()) {
+    replies = run_to_completion(echo_conversation("127.0.0.1", server.port, {"hello", "world"}));
+  }
+  std::string rest;
+  const Exit exit = server.stop(&rest);
+  CHECK(replies == std::vector<std::string>{"hello", "world"});
+  CHECK(exited_with(exit, 0));
+  CHECK_THAT(rest, ContainsSubstring("stopped: 1 connections, 2 lines echoed"));
+}
 
 TEST_CASE("012_streams --connect: a last line without a newline is echoed, then it exits 0") {
   // `printf hello | 012_streams --connect ...`: the echo and the server's FIN arrive together.
@@ -783,9 +694,9 @@ TEST_CASE("012_streams --connect: a last line without a newline is echoed, then 
   REQUIRE(!server.port.empty());
   InputPipe input("hello");
   TempFile out;
-  auto client = start_program({"--connect", "127.0.0.1", server.port}, input.fds[0], out.fd);
-  auto status = wait_exit(client);
-  CHECK(status != -1);  // -1: it hung, waiting for a read that never completes
+  auto client = start_program({"--connect", "127.0.0.1", server.port}, input.fds[0], out.fd());
+  auto status = client.wait(20s);
+  CHECK_FALSE(status.timed_out);  // timed out: it hung, waiting for a read that never completes
   CHECK(exited_with(status, 0));
   CHECK(out.contents() == "hello");
   CHECK(exited_with(server.stop(), 0));
@@ -796,8 +707,8 @@ TEST_CASE("012_streams --connect leaves its stdin blocking (its file status flag
   REQUIRE(!server.port.empty());
   InputPipe input("one\ntwo\n");
   TempFile out;
-  auto client = start_program({"--connect", "127.0.0.1", server.port}, input.fds[0], out.fd);
-  CHECK(exited_with(wait_exit(client), 0));
+  auto client = start_program({"--connect", "127.0.0.1", server.port}, input.fds[0], out.fd());
+  CHECK(exited_with(client.wait(20s), 0));
   CHECK(out.contents() == "one\ntwo\n");
   // Our descriptor and the child's stdin are one open file description, as a terminal is
   // for a shell and the programs it runs: O_NONBLOCK left there breaks the next program.
@@ -811,8 +722,8 @@ TEST_CASE("012_streams --connect exits 1 with a message when the server closes f
   InputPipe input("hi\n", true);  // stdin stays open: the user has not finished
   TempFile out, err;
   auto client =
-      start_program({"--connect", "127.0.0.1", server.port}, input.fds[0], out.fd, err.fd);
-  auto status = wait_exit(client);  // the server closes it after 1 s of silence
+      start_program({"--connect", "127.0.0.1", server.port}, input.fds[0], out.fd(), err.fd());
+  auto status = client.wait(20s);  // the server closes it after 1 s of silence
   CHECK(exited_with(status, 1));
   CHECK(out.contents() == "hi\nbye: idle for 1.0s\n");
   CHECK_THAT(err.contents(), ContainsSubstring("the server closed the connection"));
@@ -821,8 +732,8 @@ TEST_CASE("012_streams --connect exits 1 with a message when the server closes f
 
 TEST_CASE("012_streams --connect rejects a port above 65535 instead of wrapping it") {
   TempFile err;
-  auto client = start_program({"--connect", "127.0.0.1", "99999"}, -1, -1, err.fd);
-  CHECK(exited_with(wait_exit(client), 1));
+  auto client = start_program({"--connect", "127.0.0.1", "99999"}, -1, -1, err.fd());
+  CHECK(exited_with(client.wait(20s), 1));
   CHECK_THAT(err.contents(), ContainsSubstring("invalid port 99999"));
 }
 
@@ -831,10 +742,10 @@ TEST_CASE("012_streams --connect sends an input line of 2 MiB whole") {
   REQUIRE(!server.port.empty());
   TempFile in, out, err;
   auto line = line_of(2 << 20, 'w');
-  REQUIRE(::write(in.fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()));
-  REQUIRE(::lseek(in.fd, 0, SEEK_SET) == 0);
-  auto client = start_program({"--connect", "127.0.0.1", server.port}, in.fd, out.fd, err.fd);
-  CHECK(exited_with(wait_exit(client), 0));
+  REQUIRE(::write(in.fd(), line.data(), line.size()) == static_cast<ssize_t>(line.size()));
+  REQUIRE(::lseek(in.fd(), 0, SEEK_SET) == 0);
+  auto client = start_program({"--connect", "127.0.0.1", server.port}, in.fd(), out.fd(), err.fd());
+  CHECK(exited_with(client.wait(20s), 0));
   CHECK(err.contents() == "");
   CHECK((out.contents() == line));
   CHECK(exited_with(server.stop(), 0));
@@ -846,8 +757,8 @@ TEST_CASE("012_streams --serve and --connect over IPv6 ([::1])") {
   CHECK(server.host == "[::1]");
   InputPipe input("over ipv6\n");
   TempFile out;
-  auto client = start_program({"--connect", "[::1]", server.port}, input.fds[0], out.fd);
-  CHECK(exited_with(wait_exit(client), 0));
+  auto client = start_program({"--connect", "[::1]", server.port}, input.fds[0], out.fd());
+  CHECK(exited_with(client.wait(20s), 0));
   CHECK(out.contents() == "over ipv6\n");
   std::string printed;
   CHECK(exited_with(server.stop(&printed), 0));
@@ -876,7 +787,7 @@ TEST_CASE("012_streams --serve keeps serving while nobody reads its stdout") {
 TEST_CASE("012_streams --serve survives its stdout being closed (`--serve | head -n 1`)") {
   ServerProgram server({});
   REQUIRE(!server.port.empty());
-  server.close_stdout();  // head has read its line and exited
+  server.program.close_stdout();  // head has read its line and exited
   auto replies = run_to_completion(echo_conversation("127.0.0.1", server.port, {"a", "b"}));
   CHECK(replies == std::vector<std::string>{"a", "b"});
   auto status = server.stop();
@@ -912,7 +823,7 @@ TEST_CASE("012_streams --serve closes a client that sends but never reads, after
 TEST_CASE("012_streams --serve: the error line for an over-long line reaches a client still writing") {
   ServerProgram server({"--max-line", "64"});
   REQUIRE(!server.port.empty());
-  auto talk = [](std::string port, int server_log) -> asio::awaitable<std::string> {
+  auto talk = [](std::string port, Program* program) -> asio::awaitable<std::string> {
     auto executor = co_await asio::this_coro::executor;
     tcp::socket socket(executor);
     socket.open(tcp::v4());
@@ -932,7 +843,8 @@ TEST_CASE("012_streams --serve: the error line for an over-long line reaches a c
     CHECK(!write_error);
     // Read nothing before the server has given up on the line (it logs it), so that the
     // error line is still queued behind the echoes when the server closes.
-    auto log = read_output(server_log, "line too long", 20s);
+    program->read_until("line too long", 20s);
+    auto log = program->output();
     CHECK_THAT(log, ContainsSubstring("line too long (max 64 bytes): closing"));
     // Not for ordering (a correct server waits for us however long this takes): only so that
     // a server that closes at once has done it before we read, and the test catches it.
@@ -945,7 +857,7 @@ TEST_CASE("012_streams --serve: the error line for an over-long line reaches a c
     CHECK(read_error == asio::error::eof);  // not a reset
     co_return replies;
   };
-  auto received = run_to_completion(talk(server.port, server.out));
+  auto received = run_to_completion(talk(server.port, &server.program));
   auto error_line = std::string_view("error: line too long (max 64 bytes)\n");
   REQUIRE(received.size() >= error_line.size());
   CHECK(received.substr(received.size() - error_line.size()) == error_line);
@@ -968,13 +880,14 @@ TEST_CASE("012_streams --serve: a second SIGTERM during the grace period closes 
   asio::write(stuck, asio::buffer(big));
   char first = 0;
   asio::read(stuck, asio::buffer(&first, 1));
-  ::kill(server.pid, SIGTERM);
-  auto log = read_output(server.out, "SIGTERM received", 20s);
+  server.program.signal(SIGTERM);
+  server.program.read_until("SIGTERM received", 20s);
+  auto log = server.program.output();
   CHECK_THAT(log, ContainsSubstring("SIGTERM received: stop accepting"));
   // Without a second signal it would wait the whole --grace (600 s) for that echo.
   std::string printed;
   auto status = server.stop(&printed);
-  CHECK(status != -1);
+  CHECK_FALSE(status.timed_out);
   CHECK(exited_with(status, 0));  // not killed by the signal's default action
   CHECK_THAT(printed, ContainsSubstring("closing 1 session(s) now"));
   CHECK_THAT(printed, ContainsSubstring("stopped: 1 connections"));

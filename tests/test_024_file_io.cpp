@@ -29,6 +29,7 @@
 #include "compat.hpp"
 #include "file_io.hpp"
 #include "errors.hpp"
+#include "temp_dir.hpp"
 #include "test_support.hpp"
 
 using namespace lesson024;
@@ -38,28 +39,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char name[] = "/tmp/test_024.XXXXXX";
-    REQUIRE(::mkdtemp(name) != nullptr);
-    path = name;
-    ::chmod(name, 0755);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ignored);
-    fs::remove_all(path, ignored);
-  }
-  std::string operator/(const std::string& name) const { return path + "/" + name; }
-  // Files whose name says they are a copy in progress.
-  int temporaries() const {
-    int n = 0;
-    for (const auto& entry : fs::directory_iterator(path))
-      if (entry.path().filename().string().find(".partial-") != std::string::npos) ++n;
-    return n;
-  }
-};
+using tut::test::TempDir;
+
+// Files in `dir` whose name says they are a copy in progress.
+int temporaries(const TempDir& dir) {
+  int n = 0;
+  for (const auto& entry : fs::directory_iterator(dir.path()))
+    if (entry.path().filename().string().find(".partial-") != std::string::npos) ++n;
+  return n;
+}
 
 void write_file(const std::string& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary);
@@ -145,14 +133,14 @@ using tut::test::message_of;
 }  // namespace
 
 TEST_CASE("copy_file copies byte for byte and its crc32 is Python's zlib.crc32") {
-  TempDir dir;
+  TempDir dir("test_024");
   const std::string data = some_bytes(3 * chunk_size + 12345);
   write_file(dir / "in.bin", data);
   asio::thread_pool pool(2);
   const Copied copied = run_within(copy_file(pool, dir / "in.bin", dir / "out.bin", {}, true));
   CHECK(copied.bytes == data.size());
   CHECK(read_file(dir / "out.bin") == data);
-  CHECK(dir.temporaries() == 0);
+  CHECK(temporaries(dir) == 0);
   const std::string expected = python_crc32(dir / "in.bin");
   if (!tut::test::peer_available(!expected.empty(), "/usr/bin/python3 (apt-get install python3)"))
     return;
@@ -162,7 +150,7 @@ TEST_CASE("copy_file copies byte for byte and its crc32 is Python's zlib.crc32")
 }
 
 TEST_CASE("copy_file reports progress after every chunk up to the total") {
-  TempDir dir;
+  TempDir dir("test_024");
   write_file(dir / "in.bin", some_bytes(2 * chunk_size + 1));
   asio::thread_pool pool(1);
   std::vector<Progress> seen;
@@ -176,7 +164,7 @@ TEST_CASE("copy_file reports progress after every chunk up to the total") {
 }
 
 TEST_CASE("copy_file of an empty file makes an empty file") {
-  TempDir dir;
+  TempDir dir("test_024");
   write_file(dir / "empty", "");
   asio::thread_pool pool(1);
   const Copied copied = run_within(copy_file(pool, dir / "empty", dir / "copy"));
@@ -186,7 +174,7 @@ TEST_CASE("copy_file of an empty file makes an empty file") {
 }
 
 TEST_CASE("a failed copy leaves an existing destination as it was") {
-  TempDir dir;
+  TempDir dir("test_024");
   write_file(dir / "out.txt", "old");
   asio::thread_pool pool(1);
   auto error = error_of(copy_file(pool, dir / "missing.txt", dir / "out.txt"));
@@ -198,7 +186,7 @@ TEST_CASE("a failed copy leaves an existing destination as it was") {
 }
 
 TEST_CASE("errors name the file and the reason and leave nothing behind") {
-  TempDir dir;
+  TempDir dir("test_024");
   write_file(dir / "in.txt", some_bytes(chunk_size + 1));
   asio::thread_pool pool(1);
   SECTION("a missing source") {
@@ -207,9 +195,9 @@ TEST_CASE("errors name the file and the reason and leave nothing behind") {
     CHECK(message_of(error) == "cannot open '" + (dir / "missing.txt") + "': No such file or directory");
   }
   SECTION("a directory as the source") {
-    auto error = error_of(copy_file(pool, dir.path, dir / "out.txt"));
+    auto error = error_of(copy_file(pool, dir.path().string(), dir / "out.txt"));
     CHECK(errno_of(error) == EISDIR);
-    CHECK(message_of(error) == "cannot read '" + dir.path + "': Is a directory");
+    CHECK(message_of(error) == "cannot read '" + dir.path().string() + "': Is a directory");
   }
   SECTION("a directory as the destination") {
     fs::create_directory(dir / "out.txt");
@@ -228,13 +216,13 @@ TEST_CASE("errors name the file and the reason and leave nothing behind") {
     CHECK(message_of(error) == "error writing '/dev/full': No space left on device");
   }
   CHECK((!fs::exists(dir / "out.txt") || fs::is_directory(dir / "out.txt")));
-  CHECK(dir.temporaries() == 0);
+  CHECK(temporaries(dir) == 0);
 }
 
 TEST_CASE("a disk that fills up mid-copy leaves no file and no temporary") {
   // A real full filesystem: a 1 MiB tmpfs mounted in a mount namespace of the child's own
   // (root: unshare -m; otherwise a user namespace, unshare -rm, where the kernel allows it).
-  TempDir dir;
+  TempDir dir("test_024");
   fs::create_directory(dir / "small");
   write_file(dir / "in.bin", some_bytes(3 * 1024 * 1024));
   const std::string unshare = ::geteuid() == 0 ? "unshare -m" : "unshare -rm";
@@ -255,7 +243,7 @@ TEST_CASE("a disk that fills up mid-copy leaves no file and no temporary") {
 }
 
 TEST_CASE("permission denied on the source or on the destination folder") {
-  TempDir dir;
+  TempDir dir("test_024");
   write_file(dir / "secret.txt", "secret");
   ::chmod((dir / "secret.txt").c_str(), 0);
   fs::create_directory(dir / "read-only");
@@ -288,7 +276,7 @@ TEST_CASE("permission denied on the source or on the destination folder") {
 }
 
 TEST_CASE("cancelling mid-copy leaves no file under the final name and no temporary") {
-  TempDir dir;
+  TempDir dir("test_024");
   write_file(dir / "in.bin", some_bytes(6 * chunk_size));
   write_file(dir / "kept.bin", "old");
   asio::thread_pool pool(2);
@@ -313,7 +301,7 @@ TEST_CASE("cancelling mid-copy leaves no file under the final name and no tempor
     const auto error = run_within(test());
     CHECK(tut::is_cancellation(error));
     CHECK(last_seen == 2 * chunk_size);  // no chunk after the cancellation
-    CHECK(dir.temporaries() == 0);
+    CHECK(temporaries(dir) == 0);
   }
   CHECK_FALSE(fs::exists(dir / "out.bin"));
   CHECK(read_file(dir / "kept.bin") == "old");
@@ -323,7 +311,7 @@ TEST_CASE("Ctrl-C during 024_file_io --copy leaves no file and no temporary") {
   // The source is a FIFO that this test feeds, so the copy is still running when SIGINT
   // arrives, whatever the machine's speed. After the signal the test goes on writing until the
   // child closes its end (EPIPE): the cancelled copy has then given up its files.
-  TempDir dir;
+  TempDir dir("test_024");
   const std::string fifo = dir / "in.fifo";
   REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
   const std::string prog = program("024_file_io");
@@ -349,11 +337,11 @@ TEST_CASE("Ctrl-C during 024_file_io --copy leaves no file and no temporary") {
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 3);
   CHECK_FALSE(fs::exists(out));
-  CHECK(dir.temporaries() == 0);
+  CHECK(temporaries(dir) == 0);
 }
 
 TEST_CASE("for_each_line splits lines across chunk boundaries") {
-  TempDir dir;
+  TempDir dir("test_024");
   std::vector<std::string> lines;
   std::string text;
   for (int i = 0; text.size() < 3 * chunk_size; ++i) {
@@ -372,7 +360,7 @@ TEST_CASE("for_each_line splits lines across chunk boundaries") {
 }
 
 TEST_CASE("for_each_line refuses a line longer than its limit") {
-  TempDir dir;
+  TempDir dir("test_024");
   write_file(dir / "one-line.txt", std::string(2 * chunk_size, 'x'));
   asio::thread_pool pool(1);
   auto ignore = [](std::string_view) {};
@@ -381,7 +369,7 @@ TEST_CASE("for_each_line refuses a line longer than its limit") {
 }
 
 TEST_CASE("crc32_of_files reads at most limit files at once and matches Python") {
-  TempDir dir;
+  TempDir dir("test_024");
   std::vector<std::string> paths;
   for (int i = 0; i < 7; ++i) {
     paths.push_back(dir / ("f" + std::to_string(i)));
@@ -402,7 +390,7 @@ TEST_CASE("crc32_of_files reads at most limit files at once and matches Python")
 }
 
 TEST_CASE("crc32_of_files reports a missing file once the others are done") {
-  TempDir dir;
+  TempDir dir("test_024");
   write_file(dir / "a", "a");
   asio::thread_pool pool(1);
   std::vector<std::string> paths{dir / "a", dir / "missing", dir / "a"};
@@ -415,7 +403,7 @@ TEST_CASE("crc32_of_files reports a missing file once the others are done") {
 // Semaphore and counters), not return at the cancellation and leave the read running.
 TEST_CASE("cancelling crc32_of_files returns only after its reads have stopped") {
   using namespace std::chrono_literals;
-  TempDir dir;
+  TempDir dir("test_024");
   const std::string fifo = dir / "fifo";
   REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
   write_file(dir / "a", "a");
@@ -454,7 +442,7 @@ TEST_CASE("cancelling crc32_of_files returns only after its reads have stopped")
 }
 
 TEST_CASE("the blocking copy keeps the loop from running other tasks and copy_file does not") {
-  TempDir dir;
+  TempDir dir("test_024");
   write_file(dir / "in.bin", some_bytes(4 * chunk_size));
   asio::thread_pool pool(1);
   auto test = [&]() -> asio::awaitable<std::pair<bool, bool>> {
@@ -486,7 +474,7 @@ TEST_CASE("the io_uring program copies with the same bytes and crc32 as Python")
   if (!tut::test::peer_available(fs::exists(uring),
                                  "024_file_io_uring (apt-get install liburing-dev, configure again)"))
     return;
-  TempDir dir;
+  TempDir dir("test_024");
   const std::string data = some_bytes(5 * chunk_size + 777);
   write_file(dir / "in.bin", data);
   const auto ran = run_command(sq(uring) + " " + sq(dir / "in.bin") + " " + sq(dir / "out.bin"));
@@ -504,19 +492,20 @@ TEST_CASE("the io_uring program reports errors like the thread pool and leaves n
   if (!tut::test::peer_available(fs::exists(uring),
                                  "024_file_io_uring (apt-get install liburing-dev, configure again)"))
     return;
-  TempDir dir;
+  TempDir dir("test_024");
   write_file(dir / "in.bin", some_bytes(chunk_size + 5));
   const auto missing = run_command(sq(uring) + " " + sq(dir / "missing") + " " + sq(dir / "out"));
   CHECK(missing.status == 1);
   CHECK_THAT(missing.output, ContainsSubstring("cannot open '" + (dir / "missing") + "': No such file or directory"));
-  const auto directory = run_command(sq(uring) + " " + sq(dir.path) + " " + sq(dir / "out"));
+  const auto directory =
+      run_command(sq(uring) + " " + sq(dir.path().string()) + " " + sq(dir / "out"));
   CHECK(directory.status == 1);
   CHECK_THAT(directory.output, ContainsSubstring("Is a directory"));
   const auto full = run_command(sq(uring) + " " + sq(dir / "in.bin") + " /dev/full");
   CHECK(full.status == 1);
   CHECK_THAT(full.output, ContainsSubstring("error writing '/dev/full': No space left on device"));
   CHECK_FALSE(fs::exists(dir / "out"));
-  CHECK(dir.temporaries() == 0);
+  CHECK(temporaries(dir) == 0);
 }
 
 TEST_CASE("the io_uring program cancelled mid-copy leaves nothing behind") {
@@ -524,7 +513,7 @@ TEST_CASE("the io_uring program cancelled mid-copy leaves nothing behind") {
   if (!tut::test::peer_available(fs::exists(uring),
                                  "024_file_io_uring (apt-get install liburing-dev, configure again)"))
     return;
-  TempDir dir;
+  TempDir dir("test_024");
   write_file(dir / "in.bin", some_bytes(6 * chunk_size));
   const auto ran = run_command(sq(uring) + " --cancel-after 2 " + sq(dir / "in.bin") + " " +
                                sq(dir / "out.bin"));
@@ -532,5 +521,5 @@ TEST_CASE("the io_uring program cancelled mid-copy leaves nothing behind") {
   CHECK(ran.status == 3);
   CHECK_THAT(ran.output, ContainsSubstring("cancelled"));
   CHECK_FALSE(fs::exists(dir / "out.bin"));
-  CHECK(dir.temporaries() == 0);
+  CHECK(temporaries(dir) == 0);
 }

@@ -24,6 +24,7 @@
 #include "compat.hpp"
 #include "http_client.hpp"
 #include "program.hpp"
+#include "temp_dir.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -48,20 +49,8 @@ bool has_python_module(const std::string& module) {
   return access(python, X_OK) == 0 && runs_ok(std::string(python) + " -c 'import " + module + "'");
 }
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "test025.XXXXXX").string();
-    path = mkdtemp(pattern.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string file(const std::string& name, const std::string& content) const {
-    std::ofstream(path / name, std::ios::binary) << content;
-    return (path / name).string();
-  }
-};
-
 using tut::test::Program;
+using tut::test::TempDir;
 
 // A peer server started in `folder`, its stdout and stderr read together (Program kills and
 // reaps it when destroyed).
@@ -160,10 +149,10 @@ std::string hostile(TinyServer::Handler handler, Options options = {}) {
 TEST_CASE("GET from python3 http.server gives the bytes curl gets") {
   if (!tut::test::peer_available(access(python, X_OK) == 0, "/usr/bin/python3 (apt-get install python3)")) return;
   if (!tut::test::peer_available(has_program("curl"), "curl (apt-get install curl)")) return;
-  TempDir folder;
+  TempDir folder("test025");
   const std::string data = some_bytes(300 * 1000);
   folder.file("data.bin", data);
-  Program server({python, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1"}, in_folder(folder.path.string()));
+  Program server({python, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1"}, in_folder(folder.path().string()));
   const auto line = line_from(server, "Serving HTTP on");
   const std::string base = "http://127.0.0.1:" + std::to_string(std::stoi(line.substr(line.find(" port ") + 6)));
 
@@ -191,7 +180,7 @@ TEST_CASE("an aiohttp server: keep-alive reuse, chunked, HEAD, POST and a redire
   if (!tut::test::peer_available(has_python_module("aiohttp"),
                                  "/usr/bin/python3 with aiohttp (apt-get install python3-aiohttp)")) return;
   if (!tut::test::peer_available(has_program("curl"), "curl (apt-get install curl)")) return;
-  TempDir folder;
+  TempDir folder("test025");
   folder.file("server.py", R"(
 import asyncio
 from aiohttp import web
@@ -227,7 +216,7 @@ async def main():
 
 asyncio.run(main())
 )");
-  Program server({python, "server.py"}, in_folder(folder.path.string()));
+  Program server({python, "server.py"}, in_folder(folder.path().string()));
   const auto line = line_from(server, "port ");
   const std::string base = "http://127.0.0.1:" + line.substr(5);
   const std::string posted = some_bytes(100 * 1000);
@@ -572,11 +561,11 @@ TEST_CASE("fetch_all keeps to its limit and keeps errors per request") {
 namespace {
 
 struct Certificates {
-  TempDir folder;
+  TempDir folder{"test025"};
   // ca.pem signs localhost.pem (DNS:localhost, IP:127.0.0.1) and wrong.pem (DNS:wrong.example);
   // self.pem signs itself (nobody trusts it).
   Certificates() {
-    const std::string dir = folder.path.string();
+    const std::string dir = folder.path().string();
     folder.file("localhost.ext", "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
     folder.file("wrong.ext", "subjectAltName=DNS:wrong.example\n");
     const std::string key = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
@@ -591,7 +580,7 @@ struct Certificates {
     REQUIRE(runs_ok(script));
     folder.file("page.txt", "served over TLS by openssl s_server\n");
   }
-  std::string path(const std::string& name) const { return (folder.path / name).string(); }
+  std::string path(const std::string& name) const { return folder / name; }
 };
 
 // openssl s_server -WWW with `name`.pem: serves files of the folder; returns its port.
@@ -599,7 +588,7 @@ std::string start_s_server(std::unique_ptr<Program>& child, const Certificates& 
   child = std::make_unique<Program>(std::vector<std::string>{"/usr/bin/openssl", "s_server", "-accept", "127.0.0.1:0",
                                                              "-cert", certs.path(name + ".pem"), "-key",
                                                              certs.path(name + ".key"), "-WWW"},
-                                    in_folder(certs.folder.path.string()));
+                                    in_folder(certs.folder.path().string()));
   const auto line = line_from(*child, "ACCEPT");
   return line.substr(line.rfind(':') + 1);
 }

@@ -4,22 +4,20 @@
 // which loads the server's page, whose script echoes through a WebSocket. A missing peer
 // skips with the reason (and fails under TUTORIAL_NO_SKIP, as in CI).
 #include <signal.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <asio/post.hpp>
 #include <asio/this_coro.hpp>
 
 #include "peers.hpp"
+#include "temp_dir.hpp"
 #include "test_support.hpp"
 #include "ws.hpp"
 
@@ -31,25 +29,6 @@ namespace {
 const asio::ip::address localhost = asio::ip::make_address("127.0.0.1");
 const char* const python = "/usr/bin/python3";
 
-
-// A Python script in a temporary file, removed with this object.
-struct Script {
-  std::filesystem::path path;
-  explicit Script(const std::string& text) {
-    path = std::filesystem::temp_directory_path() /
-           ("test_026_" + std::to_string(::getpid()) + "_" +
-            std::to_string(std::hash<std::string>{}(text)) + ".py");
-    std::ofstream(path) << text;
-  }
-  ~Script() { std::filesystem::remove(path); }
-};
-
-std::string read_all(FILE* pipe) {
-  std::string output;
-  char chunk[4096];
-  while (std::fgets(chunk, sizeof chunk, pipe) != nullptr) output += chunk;
-  return output;
-}
 
 const char* const client_script = R"(
 import asyncio, sys, websockets
@@ -75,22 +54,21 @@ async def main(port, big):
 asyncio.run(main(sys.argv[1], len(sys.argv) > 2))
 )";
 
-// This lesson's server; Python's client, run in a thread (popen blocks), stops it when done.
+// This lesson's server; Python's client, waited for on a thread of its own (Program::wait
+// blocks), stops it when done. Returns the client's output and "exit status N".
 asio::awaitable<std::string> python_client_against_server(std::string script, bool big) {
   auto executor = co_await asio::this_coro::executor;
   Options options;
   options.max_message = 100'000;
   if (big) options.max_message = 1000;
   WebSocketServer server(executor, {localhost, 0}, echo, options);
+  std::vector<std::string> command = {python, script, std::to_string(server.port())};
+  if (big) command.push_back("big");
+  tut::test::Program client(std::move(command));  // stdout on a pipe, stderr ours
   std::string output;
-  const std::string command = std::string(python) + " " + script + " " +
-                              std::to_string(server.port()) + (big ? " big" : "");
-  std::thread child([&output, &server, command, executor] {
-    FILE* pipe = ::popen(command.c_str(), "r");
-    if (pipe != nullptr) {
-      output = read_all(pipe);
-      output += "exit status " + std::to_string(::pclose(pipe));
-    }
+  std::thread child([&output, &client, &server, executor] {
+    const tut::test::Exit exit = client.wait(40s);  // killed past that: a hung client
+    output = client.output() + "exit status " + std::to_string(exit.code);
     asio::post(executor, [&server] { server.stop(); });
   });
   auto serving = server.serve();
@@ -103,9 +81,9 @@ asio::awaitable<std::string> python_client_against_server(std::string script, bo
 
 TEST_CASE("the websockets library's client talks to this server") {
   if (!tut::test::python_websockets_available()) return;
-  Script script(client_script);
-  const auto output =
-      tut::test::run_within(python_client_against_server(script.path.string(), false), 50s);
+  tut::test::TempDir folder("test_026");
+  const std::string script = folder.file("client.py", client_script);
+  const auto output = tut::test::run_within(python_client_against_server(script, false), 50s);
   INFO(output);
   CHECK_THAT(output, tut::test::ContainsSubstring(
                          "python client: all echoed, pong received, closed with 1000"));
@@ -114,11 +92,12 @@ TEST_CASE("the websockets library's client talks to this server") {
 
 TEST_CASE("the websockets library's client gets 1009 for a message over the limit") {
   if (!tut::test::python_websockets_available()) return;
-  Script script(client_script);
-  const auto output =
-      tut::test::run_within(python_client_against_server(script.path.string(), true), 50s);
+  tut::test::TempDir folder("test_026");
+  const std::string script = folder.file("client.py", client_script);
+  const auto output = tut::test::run_within(python_client_against_server(script, true), 50s);
   INFO(output);
   CHECK_THAT(output, tut::test::ContainsSubstring("python client: closed by the server with 1009"));
+  CHECK_THAT(output, tut::test::ContainsSubstring("exit status 0"));
 }
 
 namespace {
@@ -146,25 +125,19 @@ asyncio.run(main(int(sys.argv[1])))
 
 // The Python server, started before the io_context runs: its first line is its port.
 struct PythonServer {
-  Script script{server_script};
-  FILE* pipe = nullptr;
+  tut::test::TempDir folder{"test_026"};
+  tut::test::Program program;
   std::string port;
-  explicit PythonServer(int max_size) {
-    const std::string command =
-        std::string(python) + " " + script.path.string() + " " + std::to_string(max_size);
-    pipe = ::popen(command.c_str(), "r");
-    char line[64] = {};
-    if (pipe != nullptr && std::fgets(line, sizeof line, pipe) != nullptr) port = line;
-    while (!port.empty() && (port.back() == '\n' || port.back() == '\r')) port.pop_back();
+  explicit PythonServer(int max_size)
+      : program({python, folder.file("server.py", server_script), std::to_string(max_size)}) {
+    if (program.read_until("\n", 30s))
+      port = program.output().substr(0, program.output().find('\n'));
   }
-  std::string finish() {  // the rest of its output, once it has exited
-    if (pipe == nullptr) return "";
-    std::string rest = read_all(pipe);
-    ::pclose(pipe);
-    pipe = nullptr;
-    return rest;
+  /// Its output after the port, and "exit status N", once it has exited (killed past 30 s).
+  std::string finish() {
+    const tut::test::Exit exit = program.wait(30s);
+    return program.output().substr(port.size()) + "exit status " + std::to_string(exit.code);
   }
-  ~PythonServer() { finish(); }
 };
 
 struct ClientResult {
@@ -220,6 +193,7 @@ TEST_CASE("this client talks to the websockets library's server") {
   CHECK(result.echoes[3] == Message{false, ""});
   CHECK(result.code == 1000);
   CHECK_THAT(output, tut::test::ContainsSubstring("python server: closed with 1000, sent 1000"));
+  CHECK_THAT(output, tut::test::ContainsSubstring("exit status 0"));
 }
 
 TEST_CASE("the websockets library's server closes this client with 1009 over its max_size") {
@@ -232,6 +206,7 @@ TEST_CASE("the websockets library's server closes this client with 1009 over its
   CHECK(result.code == 1009);
   // It fails the connection: sends 1009 and closes TCP without waiting for our answer.
   CHECK_THAT(output, tut::test::ContainsSubstring("python server: closed with 1006, sent 1009"));
+  CHECK_THAT(output, tut::test::ContainsSubstring("exit status 0"));
 }
 
 // ------------------------------------------------------------------------- a browser

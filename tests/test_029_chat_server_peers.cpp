@@ -3,18 +3,15 @@
 // page the server serves, two of them chatting, each in the same room as TCP clients. A missing
 // peer skips with the reason (and fails under TUTORIAL_NO_SKIP, as in CI).
 #include <signal.h>
-#include <unistd.h>
 
-#include <cstdio>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "peers.hpp"
+#include "temp_dir.hpp"
 #include "test_029_chat_server_support.hpp"
 
 using namespace lesson029;
@@ -40,46 +37,22 @@ async def main(port):
 asyncio.run(main(sys.argv[1]))
 )";
 
-// A file removed with this object.
-struct TempFile {
-  std::filesystem::path path;
-  TempFile(const std::string& name, const std::string& text)
-      : path(std::filesystem::temp_directory_path() /
-             ("test_029_" + std::to_string(::getpid()) + "_" + name)) {
-    std::ofstream(path) << text;
-  }
-  ~TempFile() { std::filesystem::remove(path); }
-};
-
 }  // namespace
 
 TEST_CASE("two TCP clients and a Python websockets client talk in one room") {
   if (!tut::test::python_websockets_available()) return;
-  TempFile script("client.py", python_client);
-  std::string output;
-  struct Joined {  // joins the thread however the test ends (the script's waits are bounded)
-    std::thread thread;
-    ~Joined() {
-      if (thread.joinable()) thread.join();
-    }
-  } joined;
-  std::thread& python = joined.thread;
-  auto body = [&script, &output, &python](ChatServer* server, Stop) -> asio::awaitable<void> {
+  tut::test::TempDir folder("test_029");
+  const std::string script = folder.file("client.py", python_client);
+  std::optional<tut::test::Program> python;  // ended (killed) however the test ends
+  auto body = [&script, &python](ChatServer* server, Stop) -> asio::awaitable<void> {
     auto alice = co_await Person::by_line(server->line_port());
     co_await alice.say("/nick alice");
     auto bob = co_await Person::by_line(server->line_port());
     co_await bob.say("/nick bob");
     auto renamed_bob = co_await alice.expect("* guest2 is now bob");
     CHECK(!renamed_bob.empty());
-    const std::string command = "/usr/bin/python3 " + script.path.string() + " " +
-                                std::to_string(server->web_port());
-    python = std::thread([&output, command] {  // popen blocks: a thread of its own
-      FILE* pipe = ::popen(command.c_str(), "r");
-      if (pipe == nullptr) return;
-      char chunk[4096];
-      while (std::fgets(chunk, sizeof chunk, pipe) != nullptr) output += chunk;
-      output += "exit status " + std::to_string(::pclose(pipe));
-    });
+    python.emplace(std::vector<std::string>{"/usr/bin/python3", script,
+                                            std::to_string(server->web_port())});
     auto renamed = co_await alice.expect("* guest3 is now py");
     CHECK(!renamed.empty());
     co_await alice.say("hello python");
@@ -93,10 +66,13 @@ TEST_CASE("two TCP clients and a Python websockets client talk in one room") {
   };
   // The lambda captures by reference, but it is called (and its coroutine awaited) inside.
   run_chat(Options{.log = {}}, body);
-  if (python.joinable()) python.join();
-  CHECK_THAT(output, tut::test::ContainsSubstring(
-                         "python heard: [#lobby] alice: hello python | [pm] bob: just for you"));
-  CHECK_THAT(output, tut::test::ContainsSubstring("exit status 0"));
+  REQUIRE(python.has_value());
+  const tut::test::Exit exit = python->wait(30s);  // its waits are bounded (30 s each)
+  INFO(python->output());
+  CHECK_THAT(python->output(),
+             tut::test::ContainsSubstring(
+                 "python heard: [#lobby] alice: hello python | [pm] bob: just for you"));
+  CHECK(exit.code == 0);
 }
 
 // ------------------------------------------------------------------------- browsers

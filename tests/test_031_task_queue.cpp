@@ -6,17 +6,10 @@
 // database itself: the `record` kind writes one job_runs row per run.
 #include "task_queue.hpp"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <filesystem>
-#include <fstream>
 #include <functional>
-#include <iterator>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,10 +20,9 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include "program.hpp"
 #include "queue_how_it_is_built.hpp"
 #include "test_support.hpp"
-
-extern char** environ;
 
 using namespace std::chrono_literals;
 using namespace lesson031;
@@ -95,61 +87,29 @@ std::vector<std::string> with_db(std::vector<std::string> first, const std::stri
   return first;
 }
 
-// A worker process: the 031_task_queue program next to this test, its output in a file.
-// (A small launcher of its own: the tests' shared one is not on this branch yet.)
+// A worker process (or any subcommand): the 031_task_queue program next to this test, its
+// stdout and stderr in an anonymous file, not a pipe that nobody reads while the test polls
+// the database.
 class WorkerProcess {
  public:
   WorkerProcess(const std::string& conninfo, const std::string& name, std::vector<std::string> extra)
-      : WorkerProcess(name, with_db({"worker", "--name", name}, conninfo, extra)) {}
+      : WorkerProcess(with_db({"worker", "--name", name}, conninfo, extra)) {}
   /// Any subcommand: `arguments` after the program's name.
-  WorkerProcess(const std::string& name, std::vector<std::string> arguments)
-      : name_(name), log_(std::filesystem::temp_directory_path() /
-                          ("test-031-" + std::to_string(::getpid()) + "-" + name + ".log")) {
-    const auto program = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "031_task_queue";
-    std::vector<std::string> argv = {program.string()};
-    argv.insert(argv.end(), arguments.begin(), arguments.end());
-    std::vector<char*> raw;
-    for (auto& a : argv) raw.push_back(a.data());
-    raw.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    const int error = posix_spawn(&pid_, argv[0].c_str(), &actions, nullptr, raw.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (error != 0) throw std::runtime_error("posix_spawn failed");
-  }
-  ~WorkerProcess() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    std::error_code ignored;
-    std::filesystem::remove(log_, ignored);
-  }
-  void signal(int number) const { ::kill(pid_, number); }
-  bool running() const { return ::waitpid(pid_, nullptr, WNOHANG) == 0; }
-  /// Its exit status (128 + signal if killed), or -1 if it did not end within `limit`.
-  int wait(std::chrono::seconds limit) {
-    int status = 0;
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (::waitpid(pid_, &status, WNOHANG) != pid_) {
-      if (std::chrono::steady_clock::now() > deadline) return -1;
-      std::this_thread::sleep_for(20ms);
-    }
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  std::string log() const {
-    std::ifstream in(log_);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
-  const std::string& name() const { return name_; }
+  explicit WorkerProcess(std::vector<std::string> arguments)
+      : program_(tut::test::Program::built("031_task_queue", std::move(arguments), to_log())) {}
+  tut::test::Program& program() { return program_; }
+  std::string log() const { return log_.contents(); }
 
  private:
-  std::string name_;
-  std::filesystem::path log_;
-  pid_t pid_ = -1;
+  tut::test::Program::Options to_log() const {
+    tut::test::Program::Options options;
+    options.out = tut::test::Program::Stdout::descriptor;
+    options.out_fd = log_.fd();
+    options.err = tut::test::Program::Stderr::to_stdout;
+    return options;
+  }
+  tut::test::TempFile log_;  // before program_: it is created first
+  tut::test::Program program_;
 };
 
 const std::vector<std::string> quick = {"--poll", "0.2", "--backoff", "0.1"};
@@ -455,10 +415,10 @@ TEST_CASE("processes: three workers run 90 jobs, each exactly once, and stop cle
   CHECK(count(db, "SELECT count(*) FROM job_runs") == 90);
   CHECK(count(db, "SELECT count(DISTINCT job_id) FROM job_runs WHERE finished_at IS NOT NULL") == 90);
   CHECK(count(db, "SELECT count(*) FROM jobs WHERE attempts <> 1") == 0);
-  for (auto& worker : workers) worker->signal(SIGTERM);
+  for (auto& worker : workers) worker->program().signal(SIGTERM);
   for (auto& worker : workers) {
     INFO(worker->log());
-    CHECK(worker->wait(20s) == 0);
+    CHECK(worker->program().wait(20s).code == 0);
   }
 }
 
@@ -476,8 +436,10 @@ TEST_CASE("processes: SIGKILL mid-job loses nothing, another worker completes th
       },
       30s);
   REQUIRE(busy);
-  victim.signal(SIGKILL);
-  CHECK(victim.wait(10s) == 128 + SIGKILL);
+  victim.program().signal(SIGKILL);
+  const tut::test::Exit killed = victim.program().wait(10s);
+  CHECK_FALSE(killed.timed_out);
+  CHECK(killed.signal == SIGKILL);
   WorkerProcess survivor(db, "survivor", with({"--concurrency", "4", "--lease", "1"}));
   const bool all_done = eventually(
       [&] { return count(db, "SELECT count(*) FROM jobs WHERE state = 'done'") == 24; }, 60s);
@@ -499,8 +461,8 @@ TEST_CASE("processes: SIGKILL mid-job loses nothing, another worker completes th
   CHECK(count(db, "SELECT count(*) FROM jobs j WHERE NOT EXISTS (SELECT 1 FROM job_runs r "
                   "WHERE r.job_id = j.id AND r.attempt = j.attempts AND r.worker = j.worker "
                   "AND r.finished_at IS NOT NULL)") == 0);
-  survivor.signal(SIGTERM);
-  CHECK(survivor.wait(20s) == 0);
+  survivor.program().signal(SIGTERM);
+  CHECK(survivor.program().wait(20s).code == 0);
 }
 
 TEST_CASE("processes: the database restarts mid-run, workers reconnect and finish every job") {
@@ -518,18 +480,18 @@ TEST_CASE("processes: the database restarts mid-run, workers reconnect and finis
       [&] { return count(db, "SELECT count(*) FROM jobs WHERE state = 'done'") == 60; }, 60s);
   INFO(a.log() + b.log());
   REQUIRE(all_done);
-  CHECK(a.running());
-  CHECK(b.running());
+  CHECK(a.program().running());
+  CHECK(b.program().running());
   CHECK(count(db, "SELECT count(DISTINCT job_id) FROM job_runs WHERE finished_at IS NOT NULL") == 60);
   // A NOTIFY after the restart still wakes them (their listeners reconnected).
   sql(db, "INSERT INTO jobs (kind, payload) VALUES ('record', '0')");
   const bool woke = eventually(
       [&] { return count(db, "SELECT count(*) FROM jobs WHERE state = 'done'") == 61; }, 30s);
   CHECK(woke);
-  a.signal(SIGTERM);
-  b.signal(SIGTERM);
-  CHECK(a.wait(20s) == 0);
-  CHECK(b.wait(20s) == 0);
+  a.program().signal(SIGTERM);
+  b.program().signal(SIGTERM);
+  CHECK(a.program().wait(20s).code == 0);
+  CHECK(b.program().wait(20s).code == 0);
 }
 
 TEST_CASE("processes: SIGTERM finishes short jobs, gives back long ones after the grace, exits 0") {
@@ -540,10 +502,10 @@ TEST_CASE("processes: SIGTERM finishes short jobs, gives back long ones after th
   WorkerProcess worker(db, "w", with({"--concurrency", "2", "--grace", "1.5"}));
   const bool both = eventually([&] { return count(db, "SELECT count(*) FROM job_runs") == 2; }, 30s);
   REQUIRE(both);
-  worker.signal(SIGTERM);
-  const int status = worker.wait(30s);
+  worker.program().signal(SIGTERM);
+  const tut::test::Exit exit = worker.program().wait(30s);
   INFO(worker.log());
-  CHECK(status == 0);
+  CHECK(exit.code == 0);
   CHECK(sql(db, "SELECT string_agg(state || ' ' || attempts, ', ' ORDER BY id) FROM jobs").scalar() ==
         "done 1, waiting 0");
 }
@@ -552,18 +514,19 @@ TEST_CASE("the program: enqueue and status from the command line, --help, a wron
   if (!have_postgres()) return;
   auto server = fresh_server();
   const auto& db = server->conninfo();
-  auto run = [&db](const std::string& name, std::vector<std::string> arguments) {
-    WorkerProcess program(name, arguments);
-    const int status = program.wait(30s);
-    return std::to_string(status) + ": " + program.log();
+  auto run = [](std::vector<std::string> arguments) {
+    WorkerProcess program(std::move(arguments));
+    const tut::test::Exit exit = program.program().wait(30s);
+    return std::to_string(exit.code) + ": " + program.log();
   };
-  CHECK(run("e1", with_db({"enqueue", "echo", "hi"}, db, {"--priority", "3"})) == "0: enqueued job 1\n");
-  CHECK(run("e2", with_db({"enqueue", "sleep", "10"}, db, {"--delay", "60"})) == "0: enqueued job 2\n");
+  CHECK(run(with_db({"enqueue", "echo", "hi"}, db, {"--priority", "3"})) == "0: enqueued job 1\n");
+  CHECK(run(with_db({"enqueue", "sleep", "10"}, db, {"--delay", "60"})) == "0: enqueued job 2\n");
   CHECK(sql(db, "SELECT kind || ' ' || payload || ' ' || priority FROM jobs WHERE id = 1").scalar() ==
         "echo hi 3");
-  const std::string status = run("s", with_db({"status"}, db, {}));
+  const std::string status = run(with_db({"status"}, db, {}));
   CHECK_THAT(status, tut::test::ContainsSubstring("waiting       2  (1 scheduled for later)"));
   CHECK_THAT(status, tut::test::ContainsSubstring("oldest waiting: job 1 (echo hi)"));
-  CHECK_THAT(run("h", {"--help"}), tut::test::ContainsSubstring("usage: 031_task_queue"));
-  CHECK_THAT(run("x", {"frobnicate"}), tut::test::ContainsSubstring("2: 031_task_queue: unknown subcommand"));
+  CHECK_THAT(run({"--help"}), tut::test::ContainsSubstring("usage: 031_task_queue"));
+  CHECK_THAT(run({"frobnicate"}),
+             tut::test::ContainsSubstring("2: 031_task_queue: unknown subcommand"));
 }

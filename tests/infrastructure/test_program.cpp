@@ -32,6 +32,16 @@ TEST_CASE("Program reads stdout until a text, and returns the exit code", "[prog
   CHECK_FALSE(program.running());
 }
 
+TEST_CASE("Program: wait() collects what it wrote just before it ended", "[program]") {
+  Program program({"/bin/sh", "-c", "echo last words"});
+  // Ended (not reaped) before wait() looks: its whole output is still in the pipe.
+  for (int tries = 0; tries < 1000 && program.running(); ++tries)
+    std::this_thread::sleep_for(10ms);
+  const tut::test::Exit exit = program.wait(10s);
+  CHECK(exit.code == 0);
+  CHECK(program.output() == "last words\n");
+}
+
 TEST_CASE("Program: a signal ends it, and the limit kills what does not end", "[program]") {
   Program stopped({"/bin/sh", "-c", "echo ready; exec sleep 30"});
   REQUIRE(stopped.read_until("ready", 10s));
@@ -97,4 +107,53 @@ TEST_CASE("Program: the destructor kills and reaps a child still running", "[pro
 
 TEST_CASE("Program: a program that does not exist throws", "[program]") {
   CHECK_THROWS_AS(Program({"/nonexistent/program"}), std::system_error);
+}
+
+TEST_CASE("Program: running() only looks, so wait() still gets the exit code", "[program]") {
+  Program::Options options;
+  options.out = Program::Stdout::null;
+  Program program({"/bin/sh", "-c", "exit 7"}, options);
+  bool ended = false;
+  for (int tries = 0; tries < 1000 && !ended; ++tries) {
+    ended = !program.running();
+    if (!ended) std::this_thread::sleep_for(10ms);
+  }
+  REQUIRE(ended);
+  CHECK_FALSE(program.running());  // asked again: still ended, still not reaped
+  const tut::test::Exit exit = program.wait(10s);  // a reaping running() would leave ECHILD
+  CHECK_FALSE(exit.timed_out);
+  CHECK(exit.code == 7);
+}
+
+TEST_CASE("Program: stdin, stdout and stderr from descriptors of ours (TempFile)", "[program]") {
+  tut::test::TempFile in, out, err;
+  const std::string input = "from our file\n";
+  REQUIRE(::write(in.fd(), input.data(), input.size()) == static_cast<ssize_t>(input.size()));
+  REQUIRE(::lseek(in.fd(), 0, SEEK_SET) == 0);
+  Program::Options options;
+  options.in = in.fd();
+  options.out = Program::Stdout::descriptor;
+  options.out_fd = out.fd();
+  options.err = Program::Stderr::descriptor;
+  options.err_fd = err.fd();
+  Program program({"/bin/sh", "-c", "cat; echo oops >&2"}, options);
+  CHECK(program.wait(10s).code == 0);
+  CHECK(out.contents() == input);
+  CHECK(err.contents() == "oops\n");
+  CHECK(program.output().empty());  // nothing came through a pipe of ours
+}
+
+TEST_CASE("Program: a small stdout pipe fills up; close_stdout() as `| head -n 1` does",
+          "[program]") {
+  Program::Options options;
+  options.pipe_size = 4096;  // one page: a writer nobody reads blocks after 4 KiB
+  Program program({"/bin/sh", "-c", "echo ready; exec head -c 65536 /dev/zero"}, options);
+  REQUIRE(program.read_until("ready", 10s));
+  std::this_thread::sleep_for(200ms);
+  CHECK(program.running());  // blocked on the full pipe
+  program.close_stdout();    // its blocked write fails: SIGPIPE (or EPIPE) ends head
+  const tut::test::Exit exit = program.wait(10s);
+  CHECK_FALSE(exit.timed_out);
+  CHECK((exit.signal == SIGPIPE || exit.code != 0));
+  CHECK(program.output().substr(0, 6) == "ready\n");
 }

@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -30,10 +29,10 @@ bool chromium_available() {
 }
 
 HeadlessChromium::HeadlessChromium(const std::string& name, const std::string& url)
-    : profile_(std::filesystem::temp_directory_path() /
-               ("test_chromium_" + std::to_string(::getpid()) + "_" + name)) {
+    : profile_("test_chromium_" + name) {
   std::vector<std::string> args = {chromium, "--headless", "--no-sandbox", "--disable-gpu",
-                                   "--no-first-run", "--user-data-dir=" + profile_.string(), url};
+                                   "--no-first-run", "--user-data-dir=" + profile_.path().string(),
+                                   url};
   Program::Options quiet;
   quiet.out = Program::Stdout::null;
   quiet.err = Program::Stderr::null;
@@ -45,8 +44,6 @@ HeadlessChromium::~HeadlessChromium() {
   program_->signal(SIGTERM);  // the group this test started, by its id
   program_->wait(std::chrono::seconds(20));
   program_.reset();
-  std::error_code ignored;
-  std::filesystem::remove_all(profile_, ignored);
-}
+}  // then profile_ removes the profile folder
 
 }  // namespace tut::test

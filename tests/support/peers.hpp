@@ -7,11 +7,11 @@
 
 #include <sys/types.h>
 
-#include <filesystem>
 #include <optional>
 #include <string>
 
 #include "program.hpp"
+#include "temp_dir.hpp"
 
 namespace tut::test {
 
@@ -28,7 +28,7 @@ bool chromium_available();
 /// and removes the profile. Its output goes to /dev/null.
 class HeadlessChromium {
  public:
-  /// `name` makes its profile folder unique among the browsers of one test program.
+  /// `name` goes into its profile folder's name (tut::test::TempDir: a new one each time).
   HeadlessChromium(const std::string& name, const std::string& url);
   HeadlessChromium(const HeadlessChromium&) = delete;
   HeadlessChromium& operator=(const HeadlessChromium&) = delete;
@@ -37,7 +37,7 @@ class HeadlessChromium {
   pid_t pid() const { return program_->pid(); }
 
  private:
-  std::filesystem::path profile_;
+  TempDir profile_;  // declared first: removed after the browser has ended
   std::optional<Program> program_;
 };
 

@@ -93,13 +93,25 @@ Program::Program(std::vector<std::string> args, Options options)
   // O_CLOEXEC: a second child must not inherit this pipe, or its end of file never comes.
   if (options.out == Stdout::pipe && ::pipe2(pipe_ends, O_CLOEXEC) != 0)
     fail(errno, "Program: pipe");
+  if (options.out == Stdout::pipe && options.pipe_size > 0 &&
+      ::fcntl(pipe_ends[1], F_SETPIPE_SZ, options.pipe_size) < 0) {
+    const int error = errno;
+    ::close(pipe_ends[0]);
+    ::close(pipe_ends[1]);
+    fail(error, "Program: F_SETPIPE_SZ");
+  }
   posix_spawn_file_actions_t files;
   posix_spawn_file_actions_init(&files);
-  posix_spawn_file_actions_addopen(&files, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  if (options.in >= 0)
+    posix_spawn_file_actions_adddup2(&files, options.in, STDIN_FILENO);
+  else
+    posix_spawn_file_actions_addopen(&files, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   if (options.out == Stdout::pipe)
     posix_spawn_file_actions_adddup2(&files, pipe_ends[1], STDOUT_FILENO);  // dup2 clears CLOEXEC
   else if (options.out == Stdout::null)
     posix_spawn_file_actions_addopen(&files, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  else if (options.out == Stdout::descriptor)
+    posix_spawn_file_actions_adddup2(&files, options.out_fd, STDOUT_FILENO);
   if (options.err == Stderr::null)
     posix_spawn_file_actions_addopen(&files, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
   else if (options.err == Stderr::file)
@@ -107,6 +119,8 @@ Program::Program(std::vector<std::string> args, Options options)
                                      O_WRONLY | O_CREAT | O_TRUNC, 0644);
   else if (options.err == Stderr::to_stdout)
     posix_spawn_file_actions_adddup2(&files, STDOUT_FILENO, STDERR_FILENO);
+  else if (options.err == Stderr::descriptor)
+    posix_spawn_file_actions_adddup2(&files, options.err_fd, STDERR_FILENO);
   if (!options.directory.empty())
     posix_spawn_file_actions_addchdir_np(&files, options.directory.c_str());
   posix_spawnattr_t attributes;
@@ -159,6 +173,15 @@ std::optional<std::string> Program::line_with(std::string_view text, Clock::dura
   }
 }
 
+bool Program::running() const {
+  if (ended_) return false;
+  siginfo_t info{};
+  // WNOWAIT: look without reaping; si_pid stays 0 while it has not ended.
+  if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0)
+    return false;
+  return info.si_pid == 0;
+}
+
 void Program::signal(int signal) {
   if (!ended_) ::kill(group_ ? -pid_ : pid_, signal);
 }
@@ -189,12 +212,41 @@ Exit Program::wait(Clock::duration limit) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }
+  drain_output();  // what it wrote just before it ended is still in the pipe
   return exit_;
+}
+
+void Program::drain_output() {
+  while (out_ >= 0) {
+    pollfd ready{out_, POLLIN, 0};
+    if (::poll(&ready, 1, 0) <= 0) return;  // nothing more now (a grandchild may hold it open)
+    char chunk[4096];
+    const auto n = ::read(out_, chunk, sizeof chunk);
+    if (n <= 0) return close_output();  // end of file: every writer has closed it
+    output_.append(chunk, static_cast<std::size_t>(n));
+  }
 }
 
 void Program::close_output() {
   if (out_ >= 0) ::close(out_);
   out_ = -1;
+}
+
+TempFile::TempFile() : file_(std::tmpfile()), fd_(file_ == nullptr ? -1 : ::fileno(file_)) {
+  if (file_ == nullptr) fail(errno, "TempFile: tmpfile");
+}
+
+TempFile::~TempFile() { std::fclose(file_); }
+
+std::string TempFile::contents() const {
+  std::string text;
+  char chunk[65536];
+  for (off_t at = 0;;) {
+    const auto n = ::pread(fd_, chunk, sizeof chunk, at);
+    if (n <= 0) return text;
+    text.append(chunk, static_cast<std::size_t>(n));
+    at += n;
+  }
 }
 
 }  // namespace tut::test

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,15 +39,37 @@ struct Exit {
   bool timed_out = false;   ///< still running at the limit, so killed (then `signal` is SIGKILL)
 };
 
+/// An anonymous temporary file (std::tmpfile(): gone once closed), for a child's stdin,
+/// stdout or stderr where a pipe could fill up: `options.in = file.fd()`, or
+/// Stdout::descriptor with `options.out_fd = file.fd()`.
+class TempFile {
+ public:
+  TempFile();
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  ~TempFile();
+  int fd() const { return fd_; }
+  /// Everything written to it so far (by us or by a child), whatever its offset.
+  std::string contents() const;
+
+ private:
+  std::FILE* file_;
+  int fd_;
+};
+
 class Program {
  public:
-  enum class Stdout { pipe, null, inherit };
-  enum class Stderr { inherit, null, file, to_stdout };
+  enum class Stdout { pipe, null, inherit, descriptor };
+  enum class Stderr { inherit, null, file, to_stdout, descriptor };
 
   struct Options {
     Stdout out = Stdout::pipe;           ///< pipe: read it with read_until(), output()
     Stderr err = Stderr::inherit;
     std::string err_file;                ///< with Stderr::file: created or truncated
+    int in = -1;        ///< a descriptor of ours to be its stdin; -1: /dev/null
+    int out_fd = -1;    ///< with Stdout::descriptor: one of ours to be its stdout
+    int err_fd = -1;    ///< with Stderr::descriptor: one of ours to be its stderr
+    int pipe_size = 0;  ///< with Stdout::pipe: the pipe's capacity (F_SETPIPE_SZ), 0: Linux's
     bool own_process_group = false;      ///< signal() and the kill reach its whole group
     std::vector<std::string> environment;  ///< "NAME=value": added, or replacing NAME
     std::string directory;               ///< its working directory, empty: the test's
@@ -70,7 +93,9 @@ class Program {
   ~Program();
 
   pid_t pid() const { return pid_; }
-  bool running() const { return !ended_; }
+  /// Whether it has not ended yet. Only looks (waitid with WNOWAIT): it does not reap the
+  /// child, so a later wait() still gets its exit code.
+  bool running() const;
 
   /// Reads its stdout (Stdout::pipe) until `text` appears in output() (empty: until end of
   /// file) or `limit` passes; true if it did.
@@ -81,15 +106,20 @@ class Program {
                                        std::chrono::steady_clock::duration limit);
   /// Everything read from its stdout so far.
   const std::string& output() const { return output_; }
+  /// Closes our end of its stdout pipe, as `program | head -n 1` does once head has its line:
+  /// its next write fails (EPIPE, or SIGPIPE if it does not ignore that).
+  void close_stdout() { close_output(); }
 
   /// Sends `signal` to it (to its group, with own_process_group).
   void signal(int signal);
 
-  /// Waits for it to end, collecting its stdout meanwhile; past `limit` kills it (SIGKILL).
+  /// Waits for it to end, collecting its stdout meanwhile and, once it has ended, what is
+  /// left in the pipe; past `limit` kills it (SIGKILL).
   /// Once it has ended, returns the same Exit again.
   Exit wait(std::chrono::steady_clock::duration limit);
 
  private:
+  void drain_output();
   void close_output();
 
   pid_t pid_ = -1;

@@ -1,18 +1,14 @@
 // Tests of exercise 005.1 (exercise.cpp next to this file): use_connection() runs as a task
-// with a cancellation slot bound (lesson 005's way: a cancellation_signal, emit()), and the
-// tests count the connections in use after it ends.
+// with a cancellation slot bound (lesson 005's way: a cancellation_signal, emit(); the harness
+// is tests/support/cancelled_task.hpp), and the tests count the connections in use after it ends.
 #include <chrono>
-#include <exception>
 #include <memory>
 #include <string>
+#include <utility>
 
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
+#include <asio/awaitable.hpp>
 
-#include "run.hpp"
+#include "cancelled_task.hpp"
 #include "test_support.hpp"
 
 namespace exercise {
@@ -26,48 +22,24 @@ asio::awaitable<std::string> use_connection(std::shared_ptr<Pool> pool,
 using namespace std::chrono_literals;
 
 namespace {
-struct Ending {
-  bool finished = false;
-  std::exception_ptr error;
-  std::string value;
+struct Ending : tut::test::TaskEnding {
   int in_use_during_work = -1;  // seen just before the cancel (or at 50 ms)
   int in_use_after = -1;
 };
 
-// Runs use_connection(pool, work) as a task; at 50 ms notes how many connections are in use
-// and, if `cancel`, emits a terminal cancellation into the task's slot.
+// Runs use_connection(pool, work) as a task (tests/support/cancelled_task.hpp); at 50 ms notes
+// how many connections are in use and, if `cancel`, emits a terminal cancellation into its slot.
 Ending run_task(std::chrono::milliseconds work, bool cancel) {
   auto pool = std::make_shared<exercise::Pool>();
-  Ending ending;
-  asio::io_context context;
-  asio::cancellation_signal signal;
-  asio::co_spawn(context, exercise::use_connection(pool, work),
-                 asio::bind_cancellation_slot(signal.slot(),
-                                              [&](std::exception_ptr error, std::string value) {
-                                                ending.finished = true;
-                                                ending.error = error;
-                                                ending.value = std::move(value);
-                                              }));
-  asio::steady_timer timer(context, 50ms);
-  timer.async_wait([&](std::error_code) {
-    ending.in_use_during_work = pool->in_use;
-    if (cancel) signal.emit(asio::cancellation_type::terminal);
-  });
-  context.run_for(5s);
-  ending.in_use_after = pool->in_use;
-  return ending;
-}
-
-std::string describe(const std::exception_ptr& error) {
-  if (!error) return "no exception";
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return std::string("an exception: ") + e.what();
-  }
-  return "an exception";
+  int in_use_during_work = -1;
+  tut::test::TaskEnding task = tut::test::run_cancelled(
+      exercise::use_connection(pool, work), cancel,
+      [&in_use_during_work, pool] { in_use_during_work = pool->in_use; });
+  return Ending{std::move(task), in_use_during_work, pool->in_use};
 }
 }  // namespace
+
+using tut::test::describe;
 
 TEST_CASE("cancelled during its work, use_connection gives the connection back") {
   Ending ending = run_task(1s, true);

@@ -1,20 +1,15 @@
 // Tests of exercise 021.1 (exercise.cpp next to this file): transfer() runs as a task with a
-// cancellation slot bound (lesson 005's way: a cancellation_signal, emit()); the tests read
-// what the server saw and how the task ended.
+// cancellation slot bound (lesson 005's way: a cancellation_signal, emit(); the harness is
+// tests/support/cancelled_task.hpp); the tests read what the server saw and how the task ended.
 #include <chrono>
-#include <exception>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <asio/awaitable.hpp>
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
 
-#include "run.hpp"
+#include "cancelled_task.hpp"
 #include "sleep.hpp"
 #include "test_support.hpp"
 
@@ -33,47 +28,23 @@ asio::awaitable<std::string> transfer(std::shared_ptr<Server> server,
 }  // namespace exercise
 
 namespace {
-struct Ending {
-  bool finished = false;
-  std::exception_ptr error;
-  std::string value;
+struct Ending : tut::test::TaskEnding {
   std::string log;  // what the server saw: "hello, sent, goodbye"
 };
 
-// Runs transfer(server, work, fail) as a task; at 50 ms, if `cancel`, emits a terminal
-// cancellation into its slot.
+// Runs transfer(server, work, fail) as a task (tests/support/cancelled_task.hpp); at 50 ms, if
+// `cancel`, emits a terminal cancellation into its slot.
 Ending run_task(std::chrono::milliseconds work, bool fail, bool cancel) {
   auto server = std::make_shared<exercise::Server>();
-  Ending ending;
-  asio::io_context context;
-  asio::cancellation_signal signal;
-  asio::co_spawn(context, exercise::transfer(server, work, fail),
-                 asio::bind_cancellation_slot(signal.slot(),
-                                              [&](std::exception_ptr error, std::string value) {
-                                                ending.finished = true;
-                                                ending.error = error;
-                                                ending.value = std::move(value);
-                                              }));
-  asio::steady_timer timer(context, 50ms);
-  timer.async_wait([&](std::error_code) {
-    if (cancel) signal.emit(asio::cancellation_type::terminal);
-  });
-  context.run_for(5s);
-  for (const auto& entry : server->log) ending.log += (ending.log.empty() ? "" : ", ") + entry;
-  return ending;
-}
-
-std::string describe(const std::exception_ptr& error) {
-  if (!error) return "no exception";
-  if (tut::is_cancellation(error)) return "operation_aborted";
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return std::string("the exception \"") + e.what() + "\"";
-  }
-  return "an exception";
+  tut::test::TaskEnding task =
+      tut::test::run_cancelled(exercise::transfer(server, work, fail), cancel);
+  std::string log;
+  for (const auto& entry : server->log) log += (log.empty() ? "" : ", ") + entry;
+  return Ending{std::move(task), log};
 }
 }  // namespace
+
+using tut::test::describe;
 
 TEST_CASE("a transfer that completes says goodbye and returns done") {
   Ending ending = run_task(10ms, false, false);
