@@ -45,9 +45,11 @@ std::string trimmed(const char* text) {
 
 std::string message_of(PGconn* conn) { return trimmed(PQerrorMessage(conn)); }
 
-// Asio's reactor (epoll, edge-triggered) wakes a wait when new bytes arrive. Bytes that came
-// earlier and that libpq has not read yet (it reads at most one buffer per call) would not
-// wake it, so look before waiting: poll() with a zero timeout never blocks.
+// Is there something to read right now? poll() with a zero timeout never blocks. Only
+// check_alive() needs to ask: an async_wait(wait_read) is a wait for readiness, not for new
+// bytes, so it completes at once when bytes are already waiting (on Linux Asio re-arms the
+// descriptor with epoll_ctl for every wait, which reports them), and a loop that waits before
+// each PQconsumeInput needs no look of its own.
 bool readable_now(int fd) {
   pollfd p{fd, POLLIN, 0};
   return ::poll(&p, 1, 0) > 0;
@@ -84,7 +86,7 @@ asio::awaitable<std::unique_ptr<Connection>> Connection::open(std::string connin
     Borrowed socket(executor, fd);
     if (status == PGRES_POLLING_WRITING) {
       co_await socket.descriptor.async_wait(wait_type::wait_write, asio::use_awaitable);
-    } else if (!readable_now(fd)) {
+    } else {
       co_await socket.descriptor.async_wait(wait_type::wait_read, asio::use_awaitable);
     }
     status = PQconnectPoll(conn.get());
@@ -180,8 +182,7 @@ asio::awaitable<Notification> Connection::notification() {
       co_return received;
     }
     if (broken()) throw PgError("the connection is broken: " + message_of(conn_));
-    if (!readable_now(PQsocket(conn_)))
-      co_await socket_.async_wait(wait_type::wait_read, asio::use_awaitable);
+    co_await socket_.async_wait(wait_type::wait_read, asio::use_awaitable);
     if (!PQconsumeInput(conn_)) {  // end-of-file or an error: the server is gone
       usable_ = false;
       throw PgError(message_of(conn_));
@@ -201,8 +202,7 @@ asio::awaitable<void> Connection::flush() {
 
 asio::awaitable<void> Connection::wait_for_result() {
   while (PQisBusy(conn_)) {
-    if (!readable_now(PQsocket(conn_)))
-      co_await socket_.async_wait(wait_type::wait_read, asio::use_awaitable);
+    co_await socket_.async_wait(wait_type::wait_read, asio::use_awaitable);
     if (!PQconsumeInput(conn_)) throw PgError(message_of(conn_));  // connection lost
   }
 }

@@ -19,6 +19,7 @@
 
 #include <fmt/core.h>
 
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
@@ -267,7 +268,13 @@ asio::awaitable<void> demo(std::string db) {
 std::map<std::string, Handler> demo_handlers(Queue& queue, std::string worker) {
   std::map<std::string, Handler> handlers;
   handlers["sleep"] = [](Job job) -> asio::awaitable<void> {
-    co_await pause(milliseconds(std::stoll(job.payload)));
+    const milliseconds delay(std::stoll(job.payload));
+    if (delay > 0ms) {
+      co_await pause(delay);
+    } else {  // like asyncio.sleep(0): one turn of the loop, no timer (lesson 015)
+      auto executor = co_await asio::this_coro::executor;
+      co_await asio::post(executor, asio::use_awaitable);
+    }
   };
   handlers["echo"] = [](Job job) -> asio::awaitable<void> {
     fmt::print("{}\n", job.payload);
