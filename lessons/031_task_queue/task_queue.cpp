@@ -93,8 +93,11 @@ asio::awaitable<void> Worker::run(lesson022::TaskGroup group, lesson022::Stop st
     }
     if (reached && free > 0 && claimed == static_cast<std::size_t>(free)) continue;  // maybe more
     if (!woken_) {
-      const auto delay = reached ? options_.poll : reconnect_delay(options_, ++failures);
-      alarm_->expires_after(delay);
+      if (free <= 0) {  // every slot busy: only a job's end (or the Stop) gives work, and wakes us
+        alarm_->expires_at(asio::steady_timer::time_point::max());
+      } else {
+        alarm_->expires_after(reached ? options_.poll : reconnect_delay(options_, ++failures));
+      }
       co_await alarm_->async_wait(compat::as_tuple(asio::use_awaitable));  // woken: cancelled
     }
     woken_ = false;
