@@ -92,12 +92,9 @@ asio::awaitable<void> Worker::run(lesson022::TaskGroup group, lesson022::Stop st
       }
     }
     if (reached && free > 0 && claimed == static_cast<std::size_t>(free)) continue;  // maybe more
-    if (!woken_) {
-      if (free <= 0) {  // every slot busy: only a job's end (or the Stop) gives work, and wakes us
-        alarm_->expires_at(asio::steady_timer::time_point::max());
-      } else {
-        alarm_->expires_after(reached ? options_.poll : reconnect_delay(options_, ++failures));
-      }
+    if (!woken_) {  // with every slot busy, no deadline: a job's end (or the Stop) wakes us
+      if (free <= 0) alarm_->expires_at(asio::steady_timer::time_point::max());
+      else alarm_->expires_after(reached ? options_.poll : reconnect_delay(options_, ++failures));
       co_await alarm_->async_wait(compat::as_tuple(asio::use_awaitable));  // woken: cancelled
     }
     woken_ = false;
