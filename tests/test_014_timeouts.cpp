@@ -430,8 +430,10 @@ TEST_CASE("deadline and an outside cancellation in the same turn: the outside on
                        }));
     // The outside cancel is due just after the deadline.
     asio::steady_timer canceller(executor, 60ms);
-    canceller.async_wait([&outside](asio::error_code) {
-      outside.emit(asio::cancellation_type::terminal);
+    // Not when the wait was cancelled: that is the canceller's destructor, at the end of this
+    // coroutine, and `outside` goes with it.
+    canceller.async_wait([&outside](asio::error_code error) {
+      if (!error) outside.emit(asio::cancellation_type::terminal);
     });
     // Hold the loop from its first turn (a posted handler runs before any timer is due) until
     // both timers have expired: then they complete in one turn, in expiry order.
