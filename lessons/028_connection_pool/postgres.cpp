@@ -84,11 +84,9 @@ asio::awaitable<std::unique_ptr<Connection>> Connection::open(std::string connin
     if (status == PGRES_POLLING_FAILED) throw PgError(message_of(conn.get()));
     const int fd = PQsocket(conn.get());
     Borrowed socket(executor, fd);
-    if (status == PGRES_POLLING_WRITING) {
-      co_await socket.descriptor.async_wait(wait_type::wait_write, asio::use_awaitable);
-    } else {
-      co_await socket.descriptor.async_wait(wait_type::wait_read, asio::use_awaitable);
-    }
+    const auto wanted =
+        status == PGRES_POLLING_WRITING ? wait_type::wait_write : wait_type::wait_read;
+    co_await socket.descriptor.async_wait(wanted, asio::use_awaitable);
     status = PQconnectPoll(conn.get());
   }
   if (PQsetnonblocking(conn.get(), 1) != 0) throw PgError(message_of(conn.get()));
